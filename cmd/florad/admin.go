@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/workspace"
+)
+
+// cmdAdmin runs one admin command against the data folder. The server may
+// be running on the same folder: SQLite's locking and the busy timeout make
+// the two take turns.
+func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", envOr("FLORA_DATA_DIR", app.DataDirDefault), "data folder (env FLORA_DATA_DIR)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	var (
+		wsName  *string
+		wsID    *string
+		credits *int64
+	)
+	switch name {
+	case "workspace create":
+		wsName = fs.String("name", "", "workspace name (required)")
+		credits = fs.Int64("credits", 0, "credits to grant at creation")
+	case "key create", "credits balance":
+		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
+	case "credits grant":
+		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
+		credits = fs.Int64("credits", 0, "credits to grant (required, positive)")
+	case "key revoke", "techniques list", "workspace list":
+	default:
+		return &usageError{fmt.Sprintf("unknown command %q; see 'florad help'", name)}
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	required := func(flagName, v string) error {
+		if v == "" {
+			return &usageError{fmt.Sprintf("%s: --%s is required", name, flagName)}
+		}
+		return nil
+	}
+
+	if name == "techniques list" {
+		catalog, _, err := app.LoadCatalog()
+		if err != nil {
+			return err
+		}
+		type item struct {
+			TechniqueID string `json:"technique_id"`
+			Slug        string `json:"slug"`
+			Name        string `json:"name"`
+			Credits     int64  `json:"run_credits"`
+			Available   bool   `json:"available"`
+			Reason      string `json:"unavailable_reason,omitempty"`
+		}
+		var items []item
+		for _, t := range catalog.All() {
+			items = append(items, item{t.ID, t.Slug, t.Name, t.Credits, t.Unavailable == "", t.Unavailable})
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"techniques": items})
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SLUG\tNAME\tCREDITS\tAVAILABLE")
+		for _, it := range items {
+			avail := "yes"
+			if !it.Available {
+				avail = "no: " + it.Reason
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", it.Slug, it.Name, it.Credits, avail)
+		}
+		return tw.Flush()
+	}
+
+	st, err := app.OpenStore(ctx, app.Config{DataDir: *data})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := &workspace.Service{Store: st}
+
+	switch name {
+	case "workspace create":
+		if err := required("name", *wsName); err != nil {
+			return err
+		}
+		w, err := svc.Create(ctx, *wsName, *credits)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"workspace_id": w.ID, "name": w.Name, "balance": w.Balance})
+		}
+		fmt.Fprintf(stdout, "created workspace %s (%q) with %d credits\n", w.ID, w.Name, w.Balance)
+	case "workspace list":
+		ws, err := st.WorkspaceList(ctx)
+		if err != nil {
+			return err
+		}
+		type item struct {
+			ID      string `json:"workspace_id"`
+			Name    string `json:"name"`
+			Balance int64  `json:"balance"`
+		}
+		items := []item{}
+		for _, w := range ws {
+			items = append(items, item{w.ID, w.Name, w.Balance})
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"workspaces": items})
+		}
+		for _, it := range items {
+			fmt.Fprintf(stdout, "%s\t%s\t%d credits\n", it.ID, it.Name, it.Balance)
+		}
+	case "key create":
+		if err := required("workspace", *wsID); err != nil {
+			return err
+		}
+		k, err := svc.CreateKey(ctx, *wsID)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, k)
+		}
+		fmt.Fprintf(stdout, "key id          %s\nAPI key         %s   (shown once)\nwebhook secret  %s\n", k.KeyID, k.Key, k.WebhookSecret)
+	case "key revoke":
+		if len(pos) != 1 {
+			return &usageError{"key revoke: give exactly one key id"}
+		}
+		if err := svc.RevokeKey(ctx, pos[0]); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"key_id": pos[0], "revoked": true})
+		}
+		fmt.Fprintf(stdout, "revoked key %s\n", pos[0])
+	case "credits grant":
+		if err := required("workspace", *wsID); err != nil {
+			return err
+		}
+		balance, err := svc.Grant(ctx, *wsID, *credits, "admin grant")
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"workspace_id": *wsID, "balance": balance})
+		}
+		fmt.Fprintf(stdout, "workspace %s now has %d credits\n", *wsID, balance)
+	case "credits balance":
+		if err := required("workspace", *wsID); err != nil {
+			return err
+		}
+		balance, err := svc.Balance(ctx, *wsID)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"workspace_id": *wsID, "balance": balance})
+		}
+		fmt.Fprintf(stdout, "%d\n", balance)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/florad/florad/internal/app"
+)
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(envOr("FLORA_LOG_LEVEL", "info"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr("FLORA_ADDR", app.AddrDefault), "address to listen on (env FLORA_ADDR)")
+	data := fs.String("data", envOr("FLORA_DATA_DIR", app.DataDirDefault), "data folder: SQLite database and blobs (env FLORA_DATA_DIR)")
+	publicURL := fs.String("public-url", os.Getenv("FLORA_PUBLIC_URL"), "base URL clients reach the API at (env FLORA_PUBLIC_URL; default http://ADDR)")
+	dev := fs.Bool("dev", os.Getenv("FLORA_DEV") == "1", "development mode: allow http and loopback/private URLs (env FLORA_DEV=1)")
+	allow := fs.String("allow-networks", os.Getenv("FLORA_ALLOW_NETWORKS"), "comma-separated CIDRs outbound requests may reach besides the internet (env FLORA_ALLOW_NETWORKS)")
+	sync := fs.String("sqlite-synchronous", envOr("FLORA_SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous mode: FULL (durable) or NORMAL (faster; may lose last commits on power loss) (env FLORA_SQLITE_SYNCHRONOUS)")
+	concurrency := fs.Int("concurrency", envInt("FLORA_CONCURRENCY", app.ConcurrencyDefault), "runs executed at once by this process (env FLORA_CONCURRENCY)")
+	noWorkers := fs.Bool("no-workers", false, "serve the API only; runs are executed by 'florad worker' processes")
+	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	nets, err := parsePrefixes(*allow)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	cfg := app.Config{
+		Addr: *addr, DataDir: *data, PublicURL: *publicURL, Dev: *dev, AllowNetworks: nets,
+		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
+		RunTimeout: *runTimeout, Logger: logger,
+	}
+	if *dev {
+		fmt.Fprintln(stderr, strings.Repeat("!", 78))
+		fmt.Fprintln(stderr, "!! DEVELOPMENT MODE: input and callback URLs may use plain http and reach")
+		fmt.Fprintln(stderr, "!! loopback and private networks. Never run a public server like this.")
+		fmt.Fprintln(stderr, strings.Repeat("!", 78))
+	}
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	demo, err := a.EnsureDemo(ctx, 1000)
+	if err != nil {
+		return err
+	}
+	if demo != nil {
+		printDemo(stdout, demo, "http://"+a.Addr(), *publicURL)
+	}
+	return a.Run(ctx)
+}
+
+func printDemo(w io.Writer, d *app.Demo, listenURL, publicURL string) {
+	base := publicURL
+	if base == "" {
+		base = listenURL
+	}
+	fmt.Fprintf(w, `
+First start: created a demo workspace. The key is shown only this once.
+
+  workspace       %s (%d credits)
+  API key         %s
+  webhook secret  %s
+
+Try it:
+
+  export FLORA_API_KEY=%s
+  curl -s %s/api/v1/techniques/prompt-expander/runs \
+    -H "Authorization: Bearer $FLORA_API_KEY" -H "Content-Type: application/json" \
+    -d '{"inputs":[{"id":"prompt","type":"text","value":"a lighthouse at dawn"}],"mode":"async"}'
+
+Then poll the run's poll_url with the same Authorization header.
+
+`, d.WorkspaceID, d.Credits, d.Key, d.WebhookSecret, d.Key, base)
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("allow-networks: %q is not a CIDR prefix", part)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv(name), &n); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}

@@ -1,0 +1,163 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/florad/florad/internal/auth"
+	"github.com/florad/florad/internal/run"
+	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/validation"
+)
+
+// Error is the one error a handler sends. Every public error is built in
+// this file: the catalog below and fromError, which maps internal errors.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Fields  []validation.Field
+	// Required and Available are the 402 figures.
+	Required  *int64
+	Available *int64
+	// RetryAfter, in seconds, for 429 and 503.
+	RetryAfter int
+	// cause is logged, never sent.
+	cause error
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// The catalog of public errors.
+func errUnauthorized() *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+		Message: "Missing or malformed Authorization header; send 'Authorization: Bearer <API key>'."}
+}
+
+func errInvalidAPIKey() *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "invalid_api_key", Message: "Invalid API key."}
+}
+
+func errForbidden(msg string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: msg}
+}
+
+func errInvalidJSON(msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: msg}
+}
+
+func errValidation(v *validation.Error) *Error {
+	msg := "The request is invalid."
+	if len(v.Fields) == 1 {
+		msg = v.Fields[0].Name + ": " + v.Fields[0].Message
+	} else if len(v.Fields) > 1 {
+		msg = v.Fields[0].Name + ": " + v.Fields[0].Message + " (and other problems, see fields)"
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "input_validation_error", Message: msg, Fields: v.Fields}
+}
+
+func errNotFound(msg string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: msg}
+}
+
+func errMethodNotAllowed() *Error {
+	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This method is not allowed on this path."}
+}
+
+func errPayloadTooLarge(limit int64) *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large",
+		Message: "The request body is larger than " + humanBytes(limit) + "."}
+}
+
+func errInsufficientCredits(e *store.InsufficientCreditsError) *Error {
+	return &Error{Status: http.StatusPaymentRequired, Code: "insufficient_credits",
+		Message:  "Insufficient credits: this run needs more credits than the workspace has.",
+		Required: &e.Required, Available: &e.Available}
+}
+
+func errIdempotencyConflict() *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_conflict",
+		Message: "This idempotency key was already used for a different request."}
+}
+
+func errUnavailable(cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
+		Message: "The service is temporarily unavailable; try again shortly.", RetryAfter: 5, cause: cause}
+}
+
+func errInternal(cause error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Code: "unknown_error",
+		Message: "An unknown error occurred.", cause: cause}
+}
+
+// fromError maps what a service returned to a public error.
+func fromError(err error) *Error {
+	var (
+		apiErr *Error
+		v      *validation.Error
+		ice    *store.InsufficientCreditsError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
+	case errors.As(err, &v):
+		return errValidation(v)
+	case errors.As(err, &ice):
+		return errInsufficientCredits(ice)
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound("Not found.")
+	case errors.Is(err, run.ErrIdempotencyConflict):
+		return errIdempotencyConflict()
+	case errors.Is(err, run.ErrTechniqueUnavailable):
+		return errValidation(validation.New("technique", err.Error()))
+	case errors.Is(err, auth.ErrInvalidKey):
+		return errInvalidAPIKey()
+	}
+	return errInternal(err)
+}
+
+type errorBody struct {
+	Error errorJSON `json:"error"`
+}
+
+type errorJSON struct {
+	Code      string      `json:"code"`
+	Message   string      `json:"message"`
+	Fields    []fieldJSON `json:"fields,omitempty"`
+	Required  *int64      `json:"required,omitempty"`
+	Available *int64      `json:"available,omitempty"`
+}
+
+type fieldJSON struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// writeError logs the internal chain and sends only the safe part.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := fromError(err)
+	if e.Status >= 500 {
+		s.logger.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()),
+			"status", e.Status, "error", e.cause)
+	} else if e.cause != nil {
+		s.logger.InfoContext(r.Context(), "request refused", "request_id", requestID(r.Context()),
+			"code", e.Code, "error", e.cause)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", itoa(e.RetryAfter))
+	}
+	body := errorBody{Error: errorJSON{Code: e.Code, Message: e.Message, Required: e.Required, Available: e.Available}}
+	for _, f := range e.Fields {
+		body.Error.Fields = append(body.Error.Fields, fieldJSON{Field: f.Name, Message: f.Message})
+	}
+	writeJSON(w, e.Status, body)
+}
+
+// logLevelFor is used by the access log.
+func logLevelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

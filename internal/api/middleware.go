@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/florad/florad/internal/auth"
+	"github.com/florad/florad/internal/ident"
+)
+
+// requestIDMiddleware gives every request an id, sent back in the
+// request-id header on every response, errors included.
+func (s *Server) requestIDMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := ident.New("req_", time.Now())
+		w.Header().Set("request-id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxRequestID, id)))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streaming handlers flush through the recorder.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		attrs := []any{"request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		if p := principal(r.Context()); p != nil {
+			attrs = append(attrs, "workspace_id", p.WorkspaceID, "key_id", p.KeyID)
+		}
+		s.logger.Log(r.Context(), logLevelFor(rec.status), "request", attrs...)
+	})
+}
+
+// principalHolder is put on the context before authenticate runs, so the
+// access log, which wraps it, can read who the caller was.
+type principalHolder struct{ p *auth.Principal }
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, errInternal(fmt.Errorf("panic: %v\n%s", v, debug.Stack())))
+			}
+		}()
+		// A holder the access log can read after auth fills it.
+		ctx := context.WithValue(r.Context(), ctxPrincipal, &principalHolder{})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// authenticate checks the bearer key, and the workspace_id query parameter
+// when a request names one.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		scheme, token, ok := strings.Cut(h, " ")
+		token = strings.TrimSpace(token)
+		if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			s.writeError(w, r, errUnauthorized())
+			return
+		}
+		p, err := s.Verifier.Verify(r.Context(), token)
+		if errors.Is(err, auth.ErrInvalidKey) {
+			s.writeError(w, r, errInvalidAPIKey())
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, errUnavailable(err))
+			return
+		}
+		if ws := r.URL.Query().Get("workspace_id"); ws != "" && ws != p.WorkspaceID {
+			s.writeError(w, r, errForbidden("This API key is not authorized for workspace "+truncateForMessage(ws)+"."))
+			return
+		}
+		if holder, ok := r.Context().Value(ctxPrincipal).(*principalHolder); ok {
+			holder.p = p
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func truncateForMessage(s string) string {
+	const n = 40
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,32 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// routes is the whole route table.
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.requestIDMiddleware, s.accessLog, s.recoverer)
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFound("No route matches " + r.Method + " " + r.URL.Path + ".")
+	}))
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errMethodNotAllowed()
+	}))
+
+	r.Get("/healthz", s.handle(s.healthz))
+	r.Get("/readyz", s.handle(s.readyz))
+	r.Get("/files/*", s.handle(s.fileGet))
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Get("/techniques", s.handle(s.techniqueList))
+		r.Get("/techniques/{technique}", s.handle(s.techniqueGet))
+		r.Post("/techniques/{technique}/runs", s.handle(s.runCreate))
+		r.Get("/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
+	})
+	return r
+}

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/florad/florad/internal/run"
+	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/validation"
+)
+
+// maxIdempotencyKeyLength bounds keys; Stripe allows 255 as well.
+const maxIdempotencyKeyLength = 255
+
+// runCreate starts a run: POST /api/v1/techniques/{technique}/runs.
+func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) error {
+	fields, err := s.readObject(w, r)
+	if err != nil {
+		return err
+	}
+	p, err := decodeRunCreate(fields, r.Header.Get("Idempotency-Key"), s.CheckCallbackURL)
+	if err != nil {
+		return err
+	}
+	p.WorkspaceID = principal(r.Context()).WorkspaceID
+	p.Technique = chi.URLParam(r, "technique")
+	created, replayed, err := s.Runs.Create(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	if replayed {
+		w.Header().Set("idempotent-replayed", "true")
+	}
+	return s.writeRun(w, r, http.StatusOK, created)
+}
+
+// decodeRunCreate checks the body's shape: known fields, JSON types, mode,
+// callback URL and idempotency key. Inputs are checked against the technique
+// by the service.
+func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkCallback func(string) error) (*run.CreateParams, error) {
+	v := &validation.Error{}
+	p := &run.CreateParams{}
+
+	var unknown []string
+	for k := range fields {
+		switch k {
+		case "inputs", "mode", "callback_url", "idempotency_key":
+		default:
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		v.Add(truncateForMessage(k), "is not a field of this request")
+	}
+
+	if raw, ok := fields["inputs"]; !ok {
+		v.Add("inputs", "is required")
+	} else {
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+			v.Add("inputs", "must be an array, not "+jsonKind(raw))
+		}
+		for i, item := range items {
+			in, ok := decodeInput(v, fmt.Sprintf("inputs[%d]", i), item)
+			if ok {
+				p.Inputs = append(p.Inputs, in)
+			}
+		}
+		if items != nil && len(items) == 0 {
+			v.Add("inputs", "must contain at least one input")
+		}
+	}
+
+	if raw, ok := fields["mode"]; !ok {
+		v.Add("mode", `is required: "async" or "stream"`)
+	} else if s, ok := decodeString(v, "mode", raw); ok {
+		switch s {
+		case "async":
+			p.Mode = s
+		case "stream":
+			v.Add("mode", `"stream" is not available yet; use "async" and poll, or pass callback_url`)
+		default:
+			v.Add("mode", `must be "async" or "stream"`)
+		}
+	}
+
+	if raw, ok := fields["callback_url"]; ok && jsonKind(raw) != "null" {
+		if s, ok := decodeString(v, "callback_url", raw); ok {
+			if err := checkCallback(s); err != nil {
+				v.Add("callback_url", err.Error())
+			} else {
+				p.CallbackURL = s
+			}
+		}
+	}
+
+	if raw, ok := fields["idempotency_key"]; ok && jsonKind(raw) != "null" {
+		if s, ok := decodeString(v, "idempotency_key", raw); ok {
+			p.IdempotencyKey = s
+		}
+	}
+	switch {
+	case headerKey != "" && p.IdempotencyKey != "" && headerKey != p.IdempotencyKey:
+		v.Add("idempotency_key", "differs from the Idempotency-Key header; send one or make them equal")
+	case headerKey != "":
+		p.IdempotencyKey = headerKey
+	}
+	if _, given := fields["idempotency_key"]; given && p.IdempotencyKey == "" && headerKey == "" {
+		if jsonKind(fields["idempotency_key"]) == "a string" {
+			v.Add("idempotency_key", "must not be empty")
+		}
+	}
+	if len(p.IdempotencyKey) > maxIdempotencyKeyLength {
+		v.Add("idempotency_key", fmt.Sprintf("must be at most %d characters", maxIdempotencyKeyLength))
+	}
+	return p, v.Err()
+}
+
+func decodeString(v *validation.Error, name string, raw json.RawMessage) (string, bool) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		v.Add(name, "must be a string, not "+jsonKind(raw))
+		return "", false
+	}
+	return s, true
+}
+
+func decodeInput(v *validation.Error, path string, raw json.RawMessage) (technique.RequestInput, bool) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		v.Add(path, "must be an object with id, type and value, not "+jsonKind(raw))
+		return technique.RequestInput{}, false
+	}
+	var in technique.RequestInput
+	ok := true
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"id", &in.ID}, {"type", &in.Type}, {"value", &in.Value}} {
+		raw, present := obj[f.name]
+		if !present {
+			v.Add(path+"."+f.name, "is required")
+			ok = false
+			continue
+		}
+		s, good := decodeString(v, path+"."+f.name, raw)
+		ok = ok && good
+		*f.dst = s
+	}
+	for k := range obj {
+		if k != "id" && k != "type" && k != "value" {
+			v.Add(path+"."+truncateForMessage(k), "is not a field of an input")
+			ok = false
+		}
+	}
+	return in, ok
+}

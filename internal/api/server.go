@@ -1,0 +1,135 @@
+// Package api is florad's HTTP surface: the route table, thin handlers that
+// decode, call one service method and encode, the authentication middleware,
+// and the single place public errors are built (errors.go).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/florad/florad/internal/auth"
+	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/run"
+	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/technique"
+)
+
+// Config holds the server's dependencies and settings.
+type Config struct {
+	Store    store.Store
+	Runs     *run.Service
+	Catalog  *technique.Catalog
+	Verifier auth.Verifier
+	Blobs    blob.Store
+	// Files serves /files/ for local blobs; nil when blobs live elsewhere.
+	Files *blob.Local
+	// CheckCallbackURL decides whether a callback_url may be called.
+	CheckCallbackURL func(string) error
+	Logger           *slog.Logger
+	// PublicURL is the absolute base URL clients reach the server at, used
+	// in poll_url and file URLs.
+	PublicURL string
+	// MaxBodyBytes bounds request bodies. Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// CreditPriceUSD converts credits to the USD figures of the API.
+	// Defaults to 0.001.
+	CreditPriceUSD float64
+	// OutputURLTTL is how long an output URL stays valid. Defaults to 24 h.
+	OutputURLTTL time.Duration
+}
+
+// Defaults of Config.
+const (
+	MaxBodyBytesDefault   = 1 << 20
+	CreditPriceUSDDefault = 0.001
+	OutputURLTTLDefault   = 24 * time.Hour
+)
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	Config
+	logger *slog.Logger
+	router chi.Router
+}
+
+// New builds the server and its route table.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if cfg.CreditPriceUSD <= 0 {
+		cfg.CreditPriceUSD = CreditPriceUSDDefault
+	}
+	if cfg.OutputURLTTL <= 0 {
+		cfg.OutputURLTTL = OutputURLTTLDefault
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s := &Server{Config: cfg, logger: cfg.Logger}
+	s.router = s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts a handler that returns an error to http.HandlerFunc; the
+// error, if any, is written by writeError.
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+type ctxKey int
+
+const (
+	ctxRequestID ctxKey = iota
+	ctxPrincipal
+)
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxRequestID).(string)
+	return id
+}
+
+// principal is the caller authenticate verified; nil before it ran.
+func principal(ctx context.Context) *auth.Principal {
+	if h, ok := ctx.Value(ctxPrincipal).(*principalHolder); ok {
+		return h.p
+	}
+	return nil
+}

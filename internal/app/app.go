@@ -1,0 +1,241 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/florad/florad/internal/api"
+	"github.com/florad/florad/internal/auth"
+	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/engine"
+	"github.com/florad/florad/internal/netguard"
+	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/run"
+	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/store/sqlstore"
+	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/workspace"
+	"github.com/florad/florad/techniques"
+)
+
+// App is a wired florad.
+type App struct {
+	cfg        Config
+	Store      *sqlstore.Store
+	Catalog    *technique.Catalog
+	Workspaces *workspace.Service
+	Runs       *run.Service
+	river      *river.Client[*sql.Tx]
+	listener   net.Listener
+	handler    http.Handler
+}
+
+// OpenStore opens the database alone, for admin commands.
+func OpenStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
+	cfg = cfg.WithDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("error creating data folder: %w", err)
+	}
+	s, err := sqlstore.OpenSQLite(ctx, sqlstore.SQLiteConfig{Path: cfg.sqlitePath(), Synchronous: cfg.SQLiteSynchronous})
+	if err != nil {
+		return nil, err
+	}
+	if err := sqlstore.MigrateRiver(ctx, riversqlite.New(s.WriterDB())); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// LoadCatalog loads the built-in techniques against the built-in models.
+func LoadCatalog() (*technique.Catalog, processor.Registry, error) {
+	procs := processor.Builtin()
+	c, err := technique.LoadDir(techniques.FS, ".", procs)
+	return c, procs, err
+}
+
+// New opens everything and binds the listener, so the address is known (and
+// taken) before Run; with Addr ":0" tests get a free port.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+
+	var err error
+	if a.Store, err = OpenStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	catalog, procs, err := LoadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	a.Catalog = catalog
+	a.Workspaces = &workspace.Service{Store: a.Store}
+
+	a.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("error listening on %s: %w", cfg.Addr, err)
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + a.listener.Addr().String()
+	}
+
+	// The signing key lives in the database so that every process serving
+	// this data signs and checks file URLs alike.
+	var secretHex string
+	err = a.Store.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		secretHex, err = tx.SettingInsertIfAbsent(ctx, "blob_signing_key", randomHex(32))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(secretHex)
+	if err != nil {
+		return nil, fmt.Errorf("error decoding blob signing key: %w", err)
+	}
+	files, err := blob.NewLocal(cfg.blobDir(), publicURL, secret, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	policy := netguard.Policy{Dev: cfg.Dev, AllowPrefixes: cfg.AllowNetworks}
+	checkURL := func(u string) error { return netguard.ValidateURL(u, policy) }
+	eng := engine.New(engine.Config{
+		Store: a.Store, Blobs: files, Processors: procs, Logger: cfg.Logger,
+		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
+	})
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &engine.RunWorker[*riversqlite.Driver]{Engine: eng, Catalog: catalog, RunTimeout: cfg.RunTimeout})
+	riverCfg := &river.Config{
+		Logger:  cfg.Logger,
+		Workers: workers,
+		// Completed jobs are the runs' history in our own tables; River's
+		// copies only need to outlive idempotent retries.
+		CompletedJobRetentionPeriod: time.Hour,
+		RescueStuckJobsAfter:        cfg.RunTimeoutOrDefault() + 5*time.Minute,
+		JobTimeout:                  -1,
+		FetchCooldown:               20 * time.Millisecond,
+		FetchPollInterval:           250 * time.Millisecond,
+	}
+	if cfg.Workers {
+		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency}}
+	}
+	a.river, err = river.NewClient(riversqlite.New(a.Store.WriterDB()), riverCfg)
+	if err != nil {
+		return nil, fmt.Errorf("error creating River client: %w", err)
+	}
+
+	a.Runs = &run.Service{Store: a.Store, Catalog: catalog, Jobs: a.river, CheckURL: checkURL}
+	a.handler = api.New(api.Config{
+		Store: a.Store, Runs: a.Runs, Catalog: catalog, Verifier: &auth.LocalVerifier{Store: a.Store},
+		Blobs: files, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
+	})
+	ok = true
+	return a, nil
+}
+
+// RunTimeoutOrDefault is the run deadline in force.
+func (c Config) RunTimeoutOrDefault() time.Duration {
+	if c.RunTimeout > 0 {
+		return c.RunTimeout
+	}
+	return engine.RunTimeoutDefault
+}
+
+// Addr is the address the API listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Handler is the API's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Run serves until ctx ends, then stops taking requests, lets in-flight
+// requests and jobs finish (up to ShutdownTimeout), and closes everything.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	log := a.cfg.Logger
+	if a.cfg.Workers {
+		n, err := a.Store.RequeueOrphanedJobs(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Warn("requeued jobs left running by a process that died", "jobs", n)
+		}
+		if err := a.river.Start(ctx); err != nil {
+			return fmt.Errorf("error starting River: %w", err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          nil,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(a.listener) }()
+	log.Info("florad listening", "addr", a.Addr(), "workers", a.cfg.Workers, "dev", a.cfg.Dev)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	log.Info("shutting down: draining requests and jobs")
+	drain, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(drain); serr != nil {
+		log.Warn("requests still open at the shutdown deadline", "error", serr)
+	}
+	if a.cfg.Workers {
+		if serr := a.river.Stop(drain); serr != nil {
+			log.Warn("jobs still running at the shutdown deadline; they resume on next start", "error", serr)
+			hard, cancelHard := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = a.river.StopAndCancel(hard)
+			cancelHard()
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	log.Info("florad stopped")
+	return err
+}
+
+func (a *App) close() {
+	if a.listener != nil {
+		a.listener.Close()
+	}
+	if a.Store != nil {
+		a.Store.Close()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,83 @@
+// Package app wires florad together: it opens the store, loads the catalog,
+// builds the engine, River and the HTTP server from one Config, and runs
+// them until the context ends, draining requests and jobs on the way out.
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"time"
+)
+
+// Config is everything florad's processes can be told. The CLI fills it
+// from flags and FLORA_* variables.
+type Config struct {
+	// Addr is where the API listens. Defaults to "127.0.0.1:8080".
+	Addr string
+	// DataDir holds the SQLite database and the local blob folder.
+	// Defaults to "./data".
+	DataDir string
+	// PublicURL is the base URL clients reach the API at, used in poll_url
+	// and output URLs. Defaults to "http://" + the address listened on.
+	PublicURL string
+	// Dev is development mode: input and callback URLs may use plain http
+	// and loopback or private hosts. Never for production.
+	Dev bool
+	// AllowNetworks are extra networks outbound requests may reach even
+	// outside development mode (for example an internal media mirror).
+	AllowNetworks []netip.Prefix
+	// SQLiteSynchronous is SQLite's synchronous mode. Defaults to "FULL".
+	SQLiteSynchronous string
+	// Workers runs River workers in this process. Defaults to true in serve.
+	Workers bool
+	// Concurrency is how many runs this process executes at once.
+	// Defaults to 8.
+	Concurrency int
+	// RunTimeout is a run's deadline from creation. Defaults to 30 minutes.
+	RunTimeout time.Duration
+	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
+	// Defaults to 60 seconds.
+	ShutdownTimeout time.Duration
+	// Logger receives structured logs. Defaults to discarding them.
+	Logger *slog.Logger
+}
+
+// Defaults of Config.
+const (
+	AddrDefault            = "127.0.0.1:8080"
+	DataDirDefault         = "./data"
+	ConcurrencyDefault     = 8
+	ShutdownTimeoutDefault = 60 * time.Second
+)
+
+// WithDefaults returns a copy of c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = AddrDefault
+	}
+	if c.DataDir == "" {
+		c.DataDir = DataDirDefault
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = ConcurrencyDefault
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Concurrency > 1000 {
+		return errors.New("concurrency: at most 1000")
+	}
+	return nil
+}
+
+func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "florad.db") }
+func (c Config) blobDir() string    { return filepath.Join(c.DataDir, "blobs") }

@@ -1,0 +1,399 @@
+// Package engine executes technique runs: it walks a technique's step graph,
+// runs the steps whose inputs are ready (in parallel, bounded), records each
+// finished step before anything depends on it, and reports progress. The
+// River worker in worker.go drives it and ends the run.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/netguard"
+	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/technique"
+)
+
+// Config holds the engine's dependencies and limits.
+type Config struct {
+	Store      store.Store
+	Blobs      blob.Store
+	Processors processor.Registry
+	// HTTPClient fetches media inputs; it must be SSRF-guarded
+	// (netguard.NewClient).
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	// MaxParallelSteps bounds the steps of one run that execute at once.
+	// Defaults to 4.
+	MaxParallelSteps int
+	// MaxImageBytes bounds a fetched image. Defaults to 50 MiB.
+	MaxImageBytes int64
+	// MaxVideoBytes bounds a fetched video. Defaults to 500 MiB.
+	MaxVideoBytes int64
+	// ProgressInterval is the least time between two progress writes made
+	// from inside one step. Defaults to 500 ms.
+	ProgressInterval time.Duration
+	Now              func() time.Time
+}
+
+// Defaults of Config.
+const (
+	MaxParallelStepsDefault = 4
+	MaxImageBytesDefault    = 50 << 20
+	MaxVideoBytesDefault    = 500 << 20
+	ProgressIntervalDefault = 500 * time.Millisecond
+)
+
+// Engine executes runs.
+type Engine struct {
+	cfg Config
+}
+
+// New returns an engine with defaults filled in.
+func New(cfg Config) *Engine {
+	if cfg.MaxParallelSteps <= 0 {
+		cfg.MaxParallelSteps = MaxParallelStepsDefault
+	}
+	if cfg.MaxImageBytes <= 0 {
+		cfg.MaxImageBytes = MaxImageBytesDefault
+	}
+	if cfg.MaxVideoBytes <= 0 {
+		cfg.MaxVideoBytes = MaxVideoBytesDefault
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = ProgressIntervalDefault
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: cfg}
+}
+
+// execution is the state of one run's graph while it executes.
+type execution struct {
+	e   *Engine
+	run *store.Run
+	t   *technique.Technique
+
+	mu       sync.Mutex
+	results  map[string]map[string]store.RunOutput // step → port → output
+	inputs   map[string]*inputValue                // technique input id → fetched value
+	partial  map[string]float64                    // running step → share done
+	lastSave time.Time
+}
+
+type inputValue struct {
+	once sync.Once
+	v    processor.Value
+	err  error
+}
+
+// Execute runs every step not yet recorded for the run and returns the
+// technique's outputs. Steps already recorded (by an earlier attempt that
+// crashed or was retried) are not run again.
+func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Technique) ([]store.RunOutput, error) {
+	x := &execution{e: e, run: r, t: t,
+		results: map[string]map[string]store.RunOutput{},
+		inputs:  map[string]*inputValue{},
+		partial: map[string]float64{},
+	}
+	for _, in := range r.Inputs {
+		x.inputs[in.ID] = &inputValue{}
+	}
+	done, err := e.cfg.Store.RunStepList(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range done {
+		ports := map[string]store.RunOutput{}
+		for _, o := range s.Outputs {
+			ports[o.ID] = o
+		}
+		x.results[s.StepID] = ports
+	}
+	if err := x.runGraph(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]store.RunOutput, 0, len(t.Outputs))
+	for _, o := range t.Outputs {
+		parts := strings.Split(o.From, ".") // steps.<step>.<port>, checked at load
+		v, ok := x.results[parts[1]][parts[2]]
+		if !ok {
+			return nil, processor.Permanent(processor.CodeInternalError, "A step produced no value for an output.",
+				fmt.Errorf("output %s: step %s has no port %s", o.ID, parts[1], parts[2]))
+		}
+		v.ID, v.Type = o.ID, o.Type
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// runGraph starts every step whose dependencies are done, waits for one to
+// finish, and repeats; the first failure cancels the steps still running.
+func (x *execution) runGraph(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type result struct {
+		step string
+		err  error
+	}
+	finished := make(chan result)
+	running := map[string]bool{}
+	var firstErr error
+	for {
+		if firstErr == nil {
+			x.mu.Lock()
+			for _, s := range x.t.Steps {
+				if len(running) >= x.e.cfg.MaxParallelSteps {
+					break
+				}
+				if _, done := x.results[s.ID]; done || running[s.ID] || !x.readyLocked(s) {
+					continue
+				}
+				running[s.ID] = true
+				go func(s technique.Step) {
+					finished <- result{s.ID, x.runStep(ctx, s)}
+				}(s)
+			}
+			x.mu.Unlock()
+		}
+		if len(running) == 0 {
+			break
+		}
+		res := <-finished
+		delete(running, res.step)
+		if res.err != nil && firstErr == nil {
+			firstErr = res.err
+			cancel(res.err)
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	x.mu.Lock()
+	stalled := len(x.results) < len(x.t.Steps)
+	x.mu.Unlock()
+	if stalled {
+		return processor.Permanent(processor.CodeInternalError, "The technique's steps could not all run.",
+			errors.New("graph stalled with unfinished steps"))
+	}
+	return nil
+}
+
+func (x *execution) readyLocked(s technique.Step) bool {
+	for _, ref := range s.Inputs {
+		if parts := strings.Split(ref, "."); parts[0] == "steps" {
+			if _, ok := x.results[parts[1]]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *execution) runStep(ctx context.Context, s technique.Step) error {
+	p := x.e.cfg.Processors[s.Model]
+	if p == nil {
+		return processor.Permanent(processor.CodeInternalError, "The technique names a model this server does not have.",
+			fmt.Errorf("unknown model %s", s.Model))
+	}
+	inputs := map[string]processor.Value{}
+	for port, ref := range s.Inputs {
+		v, err := x.resolve(ctx, ref)
+		if err != nil {
+			return err
+		}
+		inputs[port] = v
+	}
+	start := x.e.cfg.Now()
+	outs, err := p.Run(ctx, &processor.Call{Inputs: inputs, Params: s.Params,
+		Progress: func(f float64) { x.stepProgress(ctx, s.ID, f) }})
+	if err != nil {
+		if ctx.Err() != nil && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
+			return context.Cause(ctx)
+		}
+		return err
+	}
+	recorded := make([]store.RunOutput, 0, len(outs))
+	for port, v := range outs {
+		o, err := x.store(ctx, s.ID, port, v)
+		if err != nil {
+			return err
+		}
+		recorded = append(recorded, o)
+	}
+	at := x.e.cfg.Now().UnixMilli()
+	x.mu.Lock()
+	delete(x.partial, s.ID)
+	doneAfter := len(x.results) + 1
+	x.mu.Unlock()
+	progress := x.progressFor(doneAfter, 0)
+	err = x.e.cfg.Store.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.RunStepInsert(ctx, &store.RunStep{RunID: x.run.ID, StepID: s.ID, Outputs: recorded, FinishedAt: at}); err != nil {
+			return err
+		}
+		return tx.RunSetProgress(ctx, x.run.ID, progress)
+	})
+	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		return fmt.Errorf("error recording step %s: %w", s.ID, err)
+	}
+	x.mu.Lock()
+	ports := map[string]store.RunOutput{}
+	for _, o := range recorded {
+		ports[o.ID] = o
+	}
+	x.results[s.ID] = ports
+	x.mu.Unlock()
+	x.e.cfg.Logger.Debug("step finished", "run_id", x.run.ID, "step", s.ID, "model", s.Model,
+		"duration_ms", x.e.cfg.Now().Sub(start).Milliseconds())
+	return nil
+}
+
+// progressFor maps finished steps plus the shares of running ones to 0..99;
+// 100 is reserved for the completed run.
+func (x *execution) progressFor(doneSteps int, partial float64) int {
+	total := len(x.t.Steps)
+	if total == 0 {
+		return 99
+	}
+	p := int(100 * (float64(doneSteps) + partial) / float64(total))
+	return min(max(p, 0), 99)
+}
+
+func (x *execution) stepProgress(ctx context.Context, stepID string, f float64) {
+	x.mu.Lock()
+	x.partial[stepID] = min(max(f, 0), 1)
+	var sum float64
+	for _, v := range x.partial {
+		sum += v
+	}
+	now := x.e.cfg.Now()
+	if now.Sub(x.lastSave) < x.e.cfg.ProgressInterval {
+		x.mu.Unlock()
+		return
+	}
+	x.lastSave = now
+	p := x.progressFor(len(x.results), sum)
+	x.mu.Unlock()
+	err := x.e.cfg.Store.InTx(ctx, func(tx store.Tx) error { return tx.RunSetProgress(ctx, x.run.ID, p) })
+	if err != nil && ctx.Err() == nil {
+		x.e.cfg.Logger.Warn("error saving progress", "run_id", x.run.ID, "error", err)
+	}
+}
+
+// resolve produces the value a binding refers to: a technique input (media
+// fetched once per run, on first use) or an earlier step's output.
+func (x *execution) resolve(ctx context.Context, ref string) (processor.Value, error) {
+	parts := strings.Split(ref, ".")
+	if parts[0] == "inputs" {
+		return x.input(ctx, parts[1])
+	}
+	x.mu.Lock()
+	o, ok := x.results[parts[1]][parts[2]]
+	x.mu.Unlock()
+	if !ok {
+		return processor.Value{}, processor.Permanent(processor.CodeInternalError, "A step's input was not produced.",
+			fmt.Errorf("%s not produced", ref))
+	}
+	if o.BlobKey == "" {
+		return processor.Value{Type: o.Type, Text: o.Text}, nil
+	}
+	rc, err := x.e.cfg.Blobs.Get(ctx, o.BlobKey)
+	if err != nil {
+		return processor.Value{}, fmt.Errorf("error reading %s: %w", ref, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return processor.Value{}, fmt.Errorf("error reading %s: %w", ref, err)
+	}
+	return processor.Value{Type: o.Type, Data: data, ContentType: o.ContentType}, nil
+}
+
+func (x *execution) input(ctx context.Context, id string) (processor.Value, error) {
+	iv, ok := x.inputs[id]
+	if !ok {
+		// An optional input the client left out.
+		return processor.Value{}, nil
+	}
+	iv.once.Do(func() {
+		var in store.RunInput
+		for _, i := range x.run.Inputs {
+			if i.ID == id {
+				in = i
+			}
+		}
+		if !technique.IsMedia(in.Type) {
+			iv.v = processor.Value{Type: in.Type, Text: in.Value}
+			return
+		}
+		iv.v, iv.err = x.fetch(ctx, in)
+	})
+	return iv.v, iv.err
+}
+
+func (x *execution) fetch(ctx context.Context, in store.RunInput) (processor.Value, error) {
+	o := netguard.FetchOptions{MaxBytes: x.e.cfg.MaxImageBytes, Accept: []netguard.Kind{netguard.KindImage}}
+	if in.Type == technique.TypeVideoURL {
+		o = netguard.FetchOptions{MaxBytes: x.e.cfg.MaxVideoBytes, Accept: []netguard.Kind{netguard.KindVideo}}
+	}
+	f, err := netguard.Fetch(ctx, x.e.cfg.HTTPClient, in.Value, o)
+	switch {
+	case err == nil:
+		return processor.Value{Type: in.Type, Data: f.Body, ContentType: f.ContentType}, nil
+	case ctx.Err() != nil:
+		return processor.Value{}, ctx.Err()
+	case errors.Is(err, netguard.ErrTooLarge), errors.Is(err, netguard.ErrInvalidContent):
+		return processor.Value{}, processor.Permanent(processor.CodeInputInvalid,
+			fmt.Sprintf("Input %q: %s", in.ID, err.Error()), err)
+	default:
+		return processor.Value{}, processor.Permanent(processor.CodeInputUnreachable,
+			fmt.Sprintf("Input %q could not be fetched: %s", in.ID, err.Error()), err)
+	}
+}
+
+// store keeps a step's output: media goes to the blob store, text stays in
+// the record.
+func (x *execution) store(ctx context.Context, stepID, port string, v processor.Value) (store.RunOutput, error) {
+	if !technique.IsMedia(v.Type) {
+		return store.RunOutput{ID: port, Type: v.Type, Text: v.Text}, nil
+	}
+	key := fmt.Sprintf("runs/%s/%s/%s%s", x.run.ID, stepID, port, extensionFor(v.ContentType))
+	n, err := x.e.cfg.Blobs.Put(ctx, key, bytes.NewReader(v.Data), v.ContentType)
+	if err != nil {
+		return store.RunOutput{}, fmt.Errorf("error storing output of step %s: %w", stepID, err)
+	}
+	return store.RunOutput{ID: port, Type: v.Type, BlobKey: key, ContentType: v.ContentType, Size: n}, nil
+}
+
+func extensionFor(contentType string) string {
+	switch contentType {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	case "image/gif":
+		return ".gif"
+	case "image/webp":
+		return ".webp"
+	case "video/mp4":
+		return ".mp4"
+	}
+	if exts, _ := mime.ExtensionsByType(contentType); len(exts) > 0 {
+		return exts[0]
+	}
+	return ".bin"
+}

@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/run"
+	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/technique"
+)
+
+// RunTimeoutDefault is how long a run may take from creation to its end.
+const RunTimeoutDefault = 30 * time.Minute
+
+// RunWorker is the River worker of run.ExecuteArgs. TDriver is the River
+// driver in use, needed to complete the job inside our own transaction.
+type RunWorker[TDriver riverdriver.Driver[*sql.Tx]] struct {
+	river.WorkerDefaults[run.ExecuteArgs]
+	Engine  *Engine
+	Catalog *technique.Catalog
+	// RunTimeout is the deadline of a run, counted from its creation.
+	// Defaults to RunTimeoutDefault.
+	RunTimeout time.Duration
+}
+
+func (w *RunWorker[TDriver]) runTimeout() time.Duration {
+	if w.RunTimeout > 0 {
+		return w.RunTimeout
+	}
+	return RunTimeoutDefault
+}
+
+// Timeout lets River's own timeout fall back to the run's deadline, which
+// Work enforces itself.
+func (w *RunWorker[TDriver]) Timeout(*river.Job[run.ExecuteArgs]) time.Duration {
+	return w.runTimeout() + time.Minute
+}
+
+// NextRetry retries transient failures quickly at first: a run is
+// interactive, and its deadline bounds the total anyway.
+func (w *RunWorker[TDriver]) NextRetry(job *river.Job[run.ExecuteArgs]) time.Time {
+	backoff := time.Duration(1<<min(job.Attempt, 8)) * time.Second
+	return time.Now().Add(backoff)
+}
+
+// Work executes the run once. A run already ended (a duplicate delivery or
+// a retry after the end committed) is left alone. A transient failure is
+// returned to River to retry, unless attempts or time ran out; every other
+// ending commits with the job's completion in one transaction.
+func (w *RunWorker[TDriver]) Work(ctx context.Context, job *river.Job[run.ExecuteArgs]) error {
+	e := w.Engine
+	r, err := e.cfg.Store.RunGetByID(ctx, job.Args.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("run %s does not exist", job.Args.RunID))
+	}
+	if err != nil {
+		return err
+	}
+	if r.Finished() {
+		return nil
+	}
+	deadline := time.UnixMilli(r.CreatedAt).Add(w.runTimeout())
+	if !e.cfg.Now().Before(deadline) {
+		return w.finish(ctx, job, r, run.Outcome{Status: store.RunFailed, ErrorCode: processor.CodeRunTimeout,
+			ErrorMessage: fmt.Sprintf("The run did not finish within %s.", w.runTimeout())})
+	}
+
+	t, ok := w.Catalog.Get(r.TechniqueID)
+	if !ok {
+		return w.finish(ctx, job, r, run.Outcome{Status: store.RunFailed, ErrorCode: processor.CodeInternalError,
+			ErrorMessage: "The run's technique is no longer available."})
+	}
+	if t.Version != r.TechniqueVersion {
+		e.cfg.Logger.Warn("run started on another technique version", "run_id", r.ID,
+			"started", r.TechniqueVersion, "current", t.Version)
+	}
+
+	if r.Status == store.RunPending {
+		err := e.cfg.Store.InTx(ctx, func(tx store.Tx) error {
+			var err error
+			r, err = tx.RunStart(ctx, r.ID, e.cfg.Now().UnixMilli())
+			return err
+		})
+		if errors.Is(err, store.ErrRunFinished) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+
+	runCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	outputs, err := e.Execute(runCtx, r, t)
+	if err == nil {
+		return w.finish(ctx, job, r, run.Outcome{Status: store.RunCompleted, Outputs: outputs})
+	}
+	if errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return w.finish(ctx, job, r, run.Outcome{Status: store.RunFailed, ErrorCode: processor.CodeRunTimeout,
+			ErrorMessage: fmt.Sprintf("The run did not finish within %s.", w.runTimeout())})
+	}
+	if ctx.Err() != nil {
+		// Shutting down or River's timeout: leave the run as it is; the job
+		// is retried and resumes after its last recorded step.
+		return ctx.Err()
+	}
+	pe := processor.AsError(err)
+	if pe.Transient && job.Attempt < job.MaxAttempts {
+		e.cfg.Logger.Warn("run step failed, will retry", "run_id", r.ID, "attempt", job.Attempt, "error", err)
+		return err
+	}
+	e.cfg.Logger.Info("run failed", "run_id", r.ID, "error_code", pe.Code, "error", err)
+	return w.finish(ctx, job, r, run.Outcome{Status: store.RunFailed, ErrorCode: pe.Code, ErrorMessage: pe.Message})
+}
+
+func (w *RunWorker[TDriver]) finish(ctx context.Context, job *river.Job[run.ExecuteArgs], r *store.Run, o run.Outcome) error {
+	e := w.Engine
+	err := e.cfg.Store.InTx(ctx, func(tx store.Tx) error {
+		if _, err := run.FinishTx(ctx, tx, r, o, e.cfg.Now().UnixMilli()); err != nil {
+			return err
+		}
+		_, err := river.JobCompleteTx[TDriver](ctx, tx.SQLTx(), job)
+		return err
+	})
+	if errors.Is(err, store.ErrRunFinished) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,116 @@
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/florad/florad/internal/ident"
+	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/technique"
+)
+
+// CreateParams is a validated-in-shape request to start a run.
+type CreateParams struct {
+	WorkspaceID    string
+	Technique      string // slug or tech_ id
+	Inputs         []technique.RequestInput
+	Mode           string
+	CallbackURL    string
+	IdempotencyKey string
+}
+
+// Create starts a run, or returns the existing run when the idempotency key
+// was used before for the same request (replayed is then true).
+//
+// The run row, the credit reservation and the River job commit in one
+// transaction, so a run is never created unpaid or paid but never executed.
+// Idempotency is decided by the unique index on (workspace, key): of any
+// number of identical requests arriving at once, one insert wins and the
+// others fail on the constraint, roll back, and answer with the winner.
+func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, replayed bool, err error) {
+	t, ok := s.Catalog.Get(p.Technique)
+	if !ok {
+		return nil, false, fmt.Errorf("error finding technique: %w", store.ErrNotFound)
+	}
+	if t.Unavailable != "" {
+		return nil, false, fmt.Errorf("%w: %s", ErrTechniqueUnavailable, t.Unavailable)
+	}
+	inputs, err := t.CheckInputs(p.Inputs, s.Limits, s.CheckURL)
+	if err != nil {
+		return nil, false, err
+	}
+	fp := fingerprint(t.ID, inputs)
+
+	// A conflict whose winner then rolled back (it could not pay) leaves no
+	// run to replay; trying again lets this request take the key.
+	for range 3 {
+		now := s.now()
+		params := &store.RunInsertParams{
+			ID:               ident.New("run_", now),
+			WorkspaceID:      p.WorkspaceID,
+			TechniqueID:      t.ID,
+			TechniqueSlug:    t.Slug,
+			TechniqueVersion: t.Version,
+			Inputs:           inputs,
+			Mode:             p.Mode,
+			CallbackURL:      p.CallbackURL,
+			IdempotencyKey:   p.IdempotencyKey,
+			Fingerprint:      fp,
+			Credits:          t.Credits,
+			CreatedAt:        now.UnixMilli(),
+		}
+		err = s.Store.InTx(ctx, func(tx store.Tx) error {
+			var err error
+			if r, err = tx.RunInsert(ctx, params); err != nil {
+				return err
+			}
+			if t.Credits > 0 {
+				if _, err = tx.CreditsApply(ctx, &store.CreditsApplyParams{
+					WorkspaceID: p.WorkspaceID, RunID: r.ID, Kind: store.LedgerReserve,
+					Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
+				}); err != nil {
+					return err
+				}
+			}
+			if _, err = s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: r.ID}, nil); err != nil {
+				return fmt.Errorf("error enqueueing run: %w", err)
+			}
+			return nil
+		})
+		if err == nil {
+			return r, false, nil
+		}
+		if !errors.Is(err, store.ErrAlreadyExists) || p.IdempotencyKey == "" {
+			return nil, false, err
+		}
+		existing, gerr := s.Store.RunGetByIdempotencyKey(ctx, p.WorkspaceID, p.IdempotencyKey)
+		if errors.Is(gerr, store.ErrNotFound) {
+			continue
+		}
+		if gerr != nil {
+			return nil, false, gerr
+		}
+		if existing.Fingerprint != fp {
+			return nil, false, ErrIdempotencyConflict
+		}
+		return existing, true, nil
+	}
+	return nil, false, fmt.Errorf("error creating run: idempotency key kept changing hands: %w", err)
+}
+
+// fingerprint identifies "the same request" for idempotency: the technique
+// and the inputs, in canonical order and spelling. Mode and callback are
+// delivery choices, not the request, so they do not count.
+func fingerprint(techniqueID string, inputs []store.RunInput) string {
+	h := sha256.New()
+	io.WriteString(h, techniqueID)
+	for _, in := range inputs {
+		// Lengths make the encoding unambiguous whatever the values hold.
+		fmt.Fprintf(h, "\x00%d:%s\x00%d:%s\x00%d:%s", len(in.ID), in.ID, len(in.Type), in.Type, len(in.Value), in.Value)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,188 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/florad/florad/internal/store"
+)
+
+const runColumns = `id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
+	inputs, mode, callback_url, idempotency_key, fingerprint, credits, charged_credits, outputs,
+	error_code, error_message, created_at, started_at, completed_at`
+
+// runFromRow maps one row into our record; the only place that knows the
+// column layout of runs.
+func runFromRow(sc interface{ Scan(...any) error }) (*store.Run, error) {
+	r := &store.Run{}
+	var (
+		inputs, outputs      string
+		idemKey              sql.NullString
+		charged              sql.NullInt64
+		startedAt, completed sql.NullInt64
+	)
+	err := sc.Scan(&r.ID, &r.WorkspaceID, &r.TechniqueID, &r.TechniqueSlug, &r.TechniqueVersion, &r.Status,
+		&r.Progress, &inputs, &r.Mode, &r.CallbackURL, &idemKey, &r.Fingerprint, &r.Credits, &charged,
+		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(inputs), &r.Inputs); err != nil {
+		return nil, fmt.Errorf("error decoding run inputs: %w", err)
+	}
+	if err := json.Unmarshal([]byte(outputs), &r.Outputs); err != nil {
+		return nil, fmt.Errorf("error decoding run outputs: %w", err)
+	}
+	r.IdempotencyKey = idemKey.String
+	if charged.Valid {
+		r.ChargedCredits = &charged.Int64
+	}
+	if startedAt.Valid {
+		r.StartedAt = &startedAt.Int64
+	}
+	if completed.Valid {
+		r.CompletedAt = &completed.Int64
+	}
+	return r, nil
+}
+
+func (q *queries) runGet(ctx context.Context, where string, args ...any) (*store.Run, error) {
+	r, err := runFromRow(q.queryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, args...))
+	if err != nil {
+		return nil, fmt.Errorf("error getting run: %w", q.scanErr(err))
+	}
+	return r, nil
+}
+
+func (q *queries) RunGet(ctx context.Context, workspaceID, runID string) (*store.Run, error) {
+	return q.runGet(ctx, `id = ? AND workspace_id = ?`, runID, workspaceID)
+}
+
+func (q *queries) RunGetByID(ctx context.Context, runID string) (*store.Run, error) {
+	return q.runGet(ctx, `id = ?`, runID)
+}
+
+func (q *queries) RunGetByIdempotencyKey(ctx context.Context, workspaceID, key string) (*store.Run, error) {
+	return q.runGet(ctx, `workspace_id = ? AND idempotency_key = ?`, workspaceID, key)
+}
+
+func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, error) {
+	inputs, err := json.Marshal(p.Inputs)
+	if err != nil {
+		return nil, fmt.Errorf("error encoding run inputs: %w", err)
+	}
+	var idemKey sql.NullString
+	if p.IdempotencyKey != "" {
+		idemKey = sql.NullString{String: p.IdempotencyKey, Valid: true}
+	}
+	r, err := runFromRow(q.queryRow(ctx,
+		`INSERT INTO runs (id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
+			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at)
+		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)
+		 RETURNING `+runColumns,
+		p.ID, p.WorkspaceID, p.TechniqueID, p.TechniqueSlug, p.TechniqueVersion, string(inputs), p.Mode,
+		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt))
+	if err != nil {
+		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
+	}
+	return r, nil
+}
+
+// runUpdate applies a guarded UPDATE and tells a missing run apart from one
+// whose status refused the change.
+func (q *queries) runUpdate(ctx context.Context, runID, set, guard string, args ...any) (*store.Run, error) {
+	r, err := runFromRow(q.queryRow(ctx,
+		`UPDATE runs SET `+set+` WHERE id = ? AND `+guard+` RETURNING `+runColumns, append(args, runID)...))
+	if err == nil {
+		return r, nil
+	}
+	if err = q.scanErr(err); !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("error updating run: %w", err)
+	}
+	cur, gerr := q.RunGetByID(ctx, runID)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if cur.Finished() {
+		return cur, fmt.Errorf("error updating run %s: %w", runID, store.ErrRunFinished)
+	}
+	return cur, nil
+}
+
+func (q *queries) RunStart(ctx context.Context, runID string, at int64) (*store.Run, error) {
+	return q.runUpdate(ctx, runID, `status = 'running', started_at = ?`, `status = 'pending'`, at)
+}
+
+func (q *queries) RunSetProgress(ctx context.Context, runID string, progress int) error {
+	_, err := q.exec(ctx,
+		`UPDATE runs SET progress = ? WHERE id = ? AND progress < ? AND status IN ('pending', 'running')`,
+		progress, runID, progress)
+	if err != nil {
+		return fmt.Errorf("error setting run progress: %w", err)
+	}
+	return nil
+}
+
+func (q *queries) RunFinish(ctx context.Context, p *store.RunFinishParams) (*store.Run, error) {
+	if p.Status != store.RunCompleted && p.Status != store.RunFailed {
+		return nil, fmt.Errorf("error finishing run: invalid final status %q", p.Status)
+	}
+	outputs, err := json.Marshal(nonNil(p.Outputs))
+	if err != nil {
+		return nil, fmt.Errorf("error encoding run outputs: %w", err)
+	}
+	var charged sql.NullInt64
+	if p.ChargedCredits != nil {
+		charged = sql.NullInt64{Int64: *p.ChargedCredits, Valid: true}
+	}
+	// A completed run reaches 100; a failed one keeps the progress it had.
+	return q.runUpdate(ctx, p.RunID,
+		`status = ?, outputs = ?, charged_credits = ?, error_code = ?, error_message = ?, completed_at = ?,
+		 started_at = COALESCE(started_at, ?),
+		 progress = CASE WHEN ? = 'completed' THEN 100 ELSE progress END`,
+		`status IN ('pending', 'running')`,
+		p.Status, string(outputs), charged, p.ErrorCode, p.ErrorMessage, p.At, p.At, p.Status)
+}
+
+func (q *queries) RunStepInsert(ctx context.Context, p *store.RunStep) error {
+	outputs, err := json.Marshal(nonNil(p.Outputs))
+	if err != nil {
+		return fmt.Errorf("error encoding step outputs: %w", err)
+	}
+	if _, err := q.exec(ctx, `INSERT INTO run_steps (run_id, step_id, outputs, finished_at) VALUES (?, ?, ?, ?)`,
+		p.RunID, p.StepID, string(outputs), p.FinishedAt); err != nil {
+		return fmt.Errorf("error recording step %s: %w", p.StepID, err)
+	}
+	return nil
+}
+
+func (q *queries) RunStepList(ctx context.Context, runID string) ([]*store.RunStep, error) {
+	rows, err := q.query(ctx, `SELECT run_id, step_id, outputs, finished_at FROM run_steps WHERE run_id = ? ORDER BY finished_at, step_id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("error listing run steps: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.RunStep
+	for rows.Next() {
+		s := &store.RunStep{}
+		var outputs string
+		if err := rows.Scan(&s.RunID, &s.StepID, &outputs, &s.FinishedAt); err != nil {
+			return nil, fmt.Errorf("error scanning run step: %w", err)
+		}
+		if err := json.Unmarshal([]byte(outputs), &s.Outputs); err != nil {
+			return nil, fmt.Errorf("error decoding step outputs: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

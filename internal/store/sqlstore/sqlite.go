@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/florad/florad/internal/store"
+)
+
+// SQLiteConfig configures OpenSQLite.
+type SQLiteConfig struct {
+	// Path is the database file.
+	Path string
+	// Synchronous is SQLite's synchronous pragma. Credits are money, so the
+	// default is FULL: a commit survives power loss. NORMAL is about five
+	// times faster and loses at most the last commits on power loss (never on
+	// a process crash). Defaults to "FULL".
+	Synchronous string
+	// Readers is the size of the read pool. Defaults to 2×GOMAXPROCS, at
+	// least 4.
+	Readers int
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) name() string           { return "sqlite" }
+func (sqliteDialect) rebind(q string) string { return q }
+func (sqliteDialect) interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", store.ErrAlreadyExists, err)
+		}
+	}
+	return err
+}
+
+// OpenSQLite opens the file with one writer connection and a pool of
+// read-only connections. One writer is deliberate: SQLite has a single write
+// lock, and several writer connections waiting on busy_timeout add no
+// throughput while starving some transactions for seconds; a Go pool of one
+// queues them fairly instead. Transactions begin IMMEDIATE so a read-then-
+// write transaction (a credit check) can never fail on lock upgrade.
+func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
+	sync := cfg.Synchronous
+	if sync == "" {
+		sync = "FULL"
+	}
+	switch sync {
+	case "FULL", "NORMAL", "EXTRA", "OFF":
+	default:
+		return nil, fmt.Errorf("invalid SQLite synchronous mode %q (want FULL, NORMAL, EXTRA or OFF)", sync)
+	}
+	readers := cfg.Readers
+	if readers <= 0 {
+		readers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+
+	dsn := func(extra ...string) string {
+		v := url.Values{}
+		v.Add("_pragma", "busy_timeout(10000)")
+		v.Add("_pragma", "journal_mode(WAL)")
+		v.Add("_pragma", "synchronous("+sync+")")
+		v.Add("_pragma", "foreign_keys(1)")
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Add(extra[i], extra[i+1])
+		}
+		return "file:" + cfg.Path + "?" + v.Encode()
+	}
+
+	writer, err := sql.Open("sqlite", dsn("_txlock", "immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("error opening SQLite writer: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("error opening SQLite database %s: %w", cfg.Path, err)
+	}
+
+	reader, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("error opening SQLite reader: %w", err)
+	}
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
+	reader.SetConnMaxIdleTime(0)
+	reader.SetConnMaxLifetime(0)
+
+	d := sqliteDialect{}
+	s := &Store{
+		queries: queries{ex: reader, d: d},
+		writer:  writer,
+		reader:  reader,
+		closers: []func() error{reader.Close, writer.Close},
+	}
+	if err := migrate(ctx, s, migrationsSQLite); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// RequeueOrphanedJobs makes River jobs left 'running' available again. It is
+// only correct when no other process works this database, which holds for
+// the embedded SQLite shape: every running job at start belongs to a process
+// that died (SIGKILL, power loss), and waiting for River's stuck-job rescue
+// (an hour by default) would leave its run hanging. Run jobs resume after
+// their last recorded step, so running one again is safe.
+func (s *Store) RequeueOrphanedJobs(ctx context.Context) (int64, error) {
+	res, err := s.writer.ExecContext(ctx,
+		`UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec') WHERE state = 'running'`)
+	if err != nil {
+		return 0, fmt.Errorf("error requeueing orphaned jobs: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,125 @@
+// Package sqlstore implements store.Store over database/sql. One body of
+// queries serves SQLite and PostgreSQL; what differs between them (opening,
+// placeholders, error codes, migrations) lives in a dialect value, so each
+// difference is written once.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/florad/florad/internal/store"
+)
+
+// executor is what both *sql.DB and *sql.Tx offer.
+type executor interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// dialect is everything that differs between the backends.
+type dialect interface {
+	name() string
+	// rebind turns the '?' placeholders our queries are written with into
+	// the backend's own.
+	rebind(query string) string
+	// interpretError maps driver errors to store sentinels.
+	interpretError(err error) error
+}
+
+// Store is the database/sql implementation of store.Store.
+type Store struct {
+	queries
+	writer  *sql.DB
+	reader  *sql.DB
+	closers []func() error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// WriterDB returns the pool that writes go through.
+func (s *Store) WriterDB() *sql.DB { return s.writer }
+
+// ReaderDB returns the pool for reads outside transactions.
+func (s *Store) ReaderDB() *sql.DB { return s.reader }
+
+// Dialect names the backend.
+func (s *Store) Dialect() string { return s.d.name() }
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// InTx runs fn in one write transaction. The function receives a Tx whose
+// reads also go through the transaction: on SQLite there is one writer
+// connection, and reading through another pool while holding it would see
+// stale data or, through the writer pool, deadlock.
+func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) (err error) {
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("error beginning transaction: %w", s.d.interpretError(err))
+	}
+	committed := false
+	// Roll back on every way out but a commit: an error, a panic, and also
+	// runtime.Goexit (a failed test assertion), which would otherwise keep
+	// the only writer connection forever.
+	defer func() {
+		if !committed {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err = fn(&txQueries{queries: queries{ex: sqlTx, d: s.d}, tx: sqlTx}); err != nil {
+		return err
+	}
+	committed = true
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("error committing transaction: %w", s.d.interpretError(err))
+	}
+	return nil
+}
+
+// queries holds every query, bound to an executor: the read pool for a Store,
+// the transaction for a Tx.
+type queries struct {
+	ex executor
+	d  dialect
+}
+
+func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := q.ex.ExecContext(ctx, q.d.rebind(query), args...)
+	return res, q.d.interpretError(err)
+}
+
+func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := q.ex.QueryContext(ctx, q.d.rebind(query), args...)
+	return rows, q.d.interpretError(err)
+}
+
+func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.ex.QueryRowContext(ctx, q.d.rebind(query), args...)
+}
+
+// scanErr maps a Scan error; sql.ErrNoRows becomes store.ErrNotFound.
+func (q *queries) scanErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return q.d.interpretError(err)
+}
+
+type txQueries struct {
+	queries
+	tx *sql.Tx
+}
+
+var _ store.Tx = (*txQueries)(nil)
+
+func (t *txQueries) SQLTx() *sql.Tx { return t.tx }

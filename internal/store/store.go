@@ -1,0 +1,110 @@
+// Package store defines florad's persistence contract: the domain records, the
+// sentinel errors, and the Store interface that every database backend
+// implements. Handlers, services and workers see only these types, never SQL.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// Sentinel errors. Backends translate their driver errors into these at the
+// boundary, so callers decide with errors.Is and never look at SQL codes.
+var (
+	// ErrNotFound means the row does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means a unique constraint refused the write.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInsufficientCredits means a debit would take the balance below zero.
+	// The returned error is an *InsufficientCreditsError.
+	ErrInsufficientCredits = errors.New("insufficient credits")
+	// ErrRunFinished means a state change was refused because the run had
+	// already reached a terminal status.
+	ErrRunFinished = errors.New("run already finished")
+)
+
+// InsufficientCreditsError carries the figures a 402 response shows.
+type InsufficientCreditsError struct {
+	Required  int64
+	Available int64
+}
+
+func (e *InsufficientCreditsError) Error() string { return ErrInsufficientCredits.Error() }
+
+// Is makes errors.Is(err, ErrInsufficientCredits) true.
+func (e *InsufficientCreditsError) Is(target error) bool { return target == ErrInsufficientCredits }
+
+// Store is the whole persistence contract. Reads outside a transaction go to
+// a read pool; every write happens inside InTx, which hands the function a Tx
+// bound to the single writer.
+type Store interface {
+	Reader
+
+	// InTx runs fn in one write transaction and commits it when fn returns
+	// nil. Any error, or a panic, rolls everything back.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+
+	// WriterDB is the pool River shares with us, so that jobs can be inserted
+	// and completed inside our own transactions.
+	WriterDB() *sql.DB
+
+	// Dialect names the backend: "sqlite" or "postgres".
+	Dialect() string
+
+	Close() error
+}
+
+// Reader holds the queries that only read.
+type Reader interface {
+	APIKeyGetByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	WorkspaceGet(ctx context.Context, id string) (*Workspace, error)
+	WorkspaceList(ctx context.Context) ([]*Workspace, error)
+	// RunGet returns the run only if it belongs to workspaceID.
+	RunGet(ctx context.Context, workspaceID, runID string) (*Run, error)
+	// RunGetByID returns a run whatever its workspace; for workers only.
+	RunGetByID(ctx context.Context, runID string) (*Run, error)
+	RunGetByIdempotencyKey(ctx context.Context, workspaceID, key string) (*Run, error)
+	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)
+	LedgerList(ctx context.Context, workspaceID string) ([]*LedgerEntry, error)
+	SettingGet(ctx context.Context, name string) (string, error)
+}
+
+// Tx is a write transaction. Its reads see its own writes.
+type Tx interface {
+	Reader
+
+	// SQLTx exposes the transaction for River's InsertTx and JobCompleteTx,
+	// so job changes commit or roll back with ours.
+	SQLTx() *sql.Tx
+
+	WorkspaceInsert(ctx context.Context, p *WorkspaceInsertParams) (*Workspace, error)
+	APIKeyInsert(ctx context.Context, p *APIKeyInsertParams) (*APIKey, error)
+	// APIKeyRevoke marks a key revoked; ErrNotFound if it does not exist.
+	APIKeyRevoke(ctx context.Context, id string, at int64) error
+
+	// CreditsApply changes a balance and writes the ledger row in one step.
+	// A negative Amount that would overdraw returns *InsufficientCreditsError;
+	// a second entry of the same kind for the same run returns ErrAlreadyExists.
+	CreditsApply(ctx context.Context, p *CreditsApplyParams) (*LedgerEntry, error)
+
+	// RunInsert returns ErrAlreadyExists when the workspace already has a run
+	// with the same idempotency key.
+	RunInsert(ctx context.Context, p *RunInsertParams) (*Run, error)
+	// RunStart moves a pending run to running; a running run is returned
+	// unchanged; a terminal run gives ErrRunFinished.
+	RunStart(ctx context.Context, runID string, at int64) (*Run, error)
+	// RunSetProgress raises progress; it never lowers it, and it does not
+	// touch terminal runs.
+	RunSetProgress(ctx context.Context, runID string, progress int) error
+	// RunFinish moves a non-terminal run to completed or failed;
+	// ErrRunFinished if it had already ended.
+	RunFinish(ctx context.Context, p *RunFinishParams) (*Run, error)
+	// RunStepInsert records one finished step; ErrAlreadyExists if it was
+	// recorded before.
+	RunStepInsert(ctx context.Context, p *RunStep) error
+
+	// SettingInsertIfAbsent stores value unless the name is taken, and
+	// returns the value in force either way.
+	SettingInsertIfAbsent(ctx context.Context, name, value string) (string, error)
+}

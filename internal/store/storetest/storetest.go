@@ -1,0 +1,51 @@
+// Package storetest is the conformance suite for store.Store. Every backend
+// runs the same tests through Exercise, so SQLite and PostgreSQL are held to
+// one contract: the sentinel errors, the transaction semantics, the credit
+// ledger invariant and the run state machine.
+//
+// The package is imported only from _test.go files.
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/florad/florad/internal/store"
+)
+
+// Exercise runs the whole suite against the backend that newStore opens.
+//
+// Every subtest is parallel and calls newStore for a store of its own, so
+// newStore must return an empty, migrated store and register its own cleanup
+// (closing it, dropping a schema) with t.Cleanup. Tests never rely on being
+// alone in the database: ids are random and lists are filtered to the rows a
+// test wrote.
+func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+
+	setup := func(t *testing.T) *testBundle {
+		t.Helper()
+		s := newStore(t)
+		ctx := t.Context()
+		return &testBundle{ctx: ctx, store: s, fix: newFactory(t, ctx, s)}
+	}
+
+	t.Run("Workspace", func(t *testing.T) { t.Parallel(); exerciseWorkspace(t, setup) })
+	t.Run("APIKey", func(t *testing.T) { t.Parallel(); exerciseAPIKey(t, setup) })
+	t.Run("Credits", func(t *testing.T) { t.Parallel(); exerciseCredits(t, setup) })
+	t.Run("InTx", func(t *testing.T) { t.Parallel(); exerciseInTx(t, setup) })
+	t.Run("Run", func(t *testing.T) { t.Parallel(); exerciseRun(t, setup) })
+	t.Run("RunStep", func(t *testing.T) { t.Parallel(); exerciseRunStep(t, setup) })
+	t.Run("Setting", func(t *testing.T) { t.Parallel(); exerciseSetting(t, setup) })
+}
+
+// testBundle is what one subtest works with: a fresh store, the test's
+// context (cancelled when the test ends, which also rolls back any
+// transaction a failed assertion abandoned) and a fixture factory.
+type testBundle struct {
+	ctx   context.Context
+	store store.Store
+	fix   *factory
+}
+
+type setupFunc func(t *testing.T) *testBundle

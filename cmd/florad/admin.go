@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/florad/florad/internal/app"
@@ -19,6 +20,7 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	fs.SetOutput(stderr)
 	data := fs.String("data", envOr("FLORA_DATA_DIR", app.DataDirDefault), "data folder (env FLORA_DATA_DIR)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	dbURL := fs.String("database-url", os.Getenv("FLORA_DATABASE_URL"), "PostgreSQL URL instead of the data folder (env FLORA_DATABASE_URL)")
 	var (
 		wsName  *string
 		wsID    *string
@@ -80,7 +82,7 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		return tw.Flush()
 	}
 
-	st, err := app.OpenStore(ctx, app.Config{DataDir: *data})
+	st, err := app.OpenStore(ctx, app.Config{DataDir: *data, DatabaseURL: *dbURL})
 	if err != nil {
 		return err
 	}

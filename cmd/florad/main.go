@@ -20,6 +20,8 @@ const usage = `florad: a self-hostable implementation of FLORA's Techniques API
 
 Usage:
   florad serve [flags]                               start the API and its workers
+  florad serve --no-workers                          the API only
+  florad worker [--concurrency N]                    workers only (with --database-url)
   florad workspace create --name NAME [--credits N]  create a workspace
   florad workspace list                              list workspaces
   florad key create --workspace ws_...               issue an API key (shown once)
@@ -29,7 +31,8 @@ Usage:
   florad techniques list                             list the built-in techniques
   florad bench [flags]                               measure throughput and latency
 
-Every command takes --data DIR (env FLORA_DATA_DIR, default ./data); admin
+Every command takes --data DIR (env FLORA_DATA_DIR, default ./data) or
+--database-url postgres://... (env FLORA_DATABASE_URL); admin
 commands take --json for machine-readable output. 'florad COMMAND -h' lists a
 command's flags.
 `
@@ -68,8 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		sub = rest[0]
 	}
 	switch cmd {
-	case "serve":
-		return cmdServe(ctx, rest, stdout, stderr)
+	case "serve", "worker":
+		return cmdServe(ctx, cmd, rest, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
 	case "workspace", "key", "credits", "techniques":

@@ -22,9 +22,12 @@ func logLevel() slog.Level {
 	return l
 }
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// cmdServe runs "serve" (API and workers) and "worker" (workers only).
+func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	dbURL := fs.String("database-url", os.Getenv("FLORA_DATABASE_URL"), "PostgreSQL URL; when set, replaces the SQLite file so many processes can share it (env FLORA_DATABASE_URL)")
+	rescueAfter := fs.Duration("rescue-after", envDuration("FLORA_RESCUE_AFTER", app.RescueAfterDefault), "take over a run whose worker sent no heartbeat for this long (env FLORA_RESCUE_AFTER)")
 	addr := fs.String("addr", envOr("FLORA_ADDR", app.AddrDefault), "address to listen on (env FLORA_ADDR)")
 	data := fs.String("data", envOr("FLORA_DATA_DIR", app.DataDirDefault), "data folder: SQLite database and blobs (env FLORA_DATA_DIR)")
 	publicURL := fs.String("public-url", os.Getenv("FLORA_PUBLIC_URL"), "base URL clients reach the API at (env FLORA_PUBLIC_URL; default http://ADDR)")
@@ -32,7 +35,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	allow := fs.String("allow-networks", os.Getenv("FLORA_ALLOW_NETWORKS"), "comma-separated CIDRs outbound requests may reach besides the internet (env FLORA_ALLOW_NETWORKS)")
 	sync := fs.String("sqlite-synchronous", envOr("FLORA_SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous mode: FULL (durable) or NORMAL (faster; may lose last commits on power loss) (env FLORA_SQLITE_SYNCHRONOUS)")
 	concurrency := fs.Int("concurrency", envInt("FLORA_CONCURRENCY", app.ConcurrencyDefault), "runs executed at once by this process (env FLORA_CONCURRENCY)")
-	noWorkers := fs.Bool("no-workers", false, "serve the API only; runs are executed by 'florad worker' processes")
+	noWorkers := new(bool)
+	if name == "serve" {
+		noWorkers = fs.Bool("no-workers", false, "serve the API only; runs are executed by 'florad worker' processes")
+	}
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
@@ -46,7 +52,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := app.Config{
 		Addr: *addr, DataDir: *data, PublicURL: *publicURL, Dev: *dev, AllowNetworks: nets,
 		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
-		RunTimeout: *runTimeout, Logger: logger,
+		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
+		NoAPI: name == "worker",
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))
@@ -57,6 +64,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	a, err := app.New(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if name == "worker" {
+		return a.Run(ctx)
 	}
 	demo, err := a.EnsureDemo(ctx, 1000)
 	if err != nil {

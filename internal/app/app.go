@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/florad/florad/internal/api"
@@ -41,9 +43,24 @@ type App struct {
 	handler    http.Handler
 }
 
-// OpenStore opens the database alone, for admin commands.
+// OpenStore opens the database alone (SQLite in DataDir, or PostgreSQL when
+// DatabaseURL is set) and applies our and River's migrations.
 func OpenStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	cfg = cfg.WithDefaults()
+	if cfg.DatabaseURL != "" {
+		s, err := sqlstore.OpenPostgres(ctx, sqlstore.PostgresConfig{URL: cfg.DatabaseURL})
+		if err != nil {
+			return nil, err
+		}
+		err = s.WithMigrationLock(ctx, func() error {
+			return sqlstore.MigrateRiver(ctx, riverdatabasesql.New(s.WriterDB()))
+		})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("error creating data folder: %w", err)
 	}
@@ -66,7 +83,7 @@ func LoadCatalog() (*technique.Catalog, processor.Registry, error) {
 }
 
 // New opens everything and binds the listener, so the address is known (and
-// taken) before Run; with Addr ":0" tests get a free port.
+// taken) before Run; with Addr "127.0.0.1:0" tests get a free port.
 func New(ctx context.Context, cfg Config) (*App, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
@@ -91,31 +108,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Catalog = catalog
 	a.Workspaces = &workspace.Service{Store: a.Store}
 
-	a.listener, err = net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("error listening on %s: %w", cfg.Addr, err)
-	}
 	publicURL := cfg.PublicURL
-	if publicURL == "" {
-		publicURL = "http://" + a.listener.Addr().String()
+	if !cfg.NoAPI {
+		if a.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("error listening on %s: %w", cfg.Addr, err)
+		}
+		if publicURL == "" {
+			publicURL = "http://" + a.listener.Addr().String()
+		}
 	}
 
-	// The signing key lives in the database so that every process serving
-	// this data signs and checks file URLs alike.
-	var secretHex string
-	err = a.Store.InTx(ctx, func(tx store.Tx) error {
-		var err error
-		secretHex, err = tx.SettingInsertIfAbsent(ctx, "blob_signing_key", randomHex(32))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil {
-		return nil, fmt.Errorf("error decoding blob signing key: %w", err)
-	}
-	files, err := blob.NewLocal(cfg.blobDir(), publicURL, secret, nil)
+	files, err := a.openBlobs(ctx, publicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -126,26 +129,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Store: a.Store, Blobs: files, Processors: procs, Logger: cfg.Logger,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
 	})
-
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &engine.RunWorker[*riversqlite.Driver]{Engine: eng, Catalog: catalog, RunTimeout: cfg.RunTimeout})
-	riverCfg := &river.Config{
-		Logger:  cfg.Logger,
-		Workers: workers,
-		// Completed jobs are the runs' history in our own tables; River's
-		// copies only need to outlive idempotent retries.
-		CompletedJobRetentionPeriod: time.Hour,
-		RescueStuckJobsAfter:        cfg.RunTimeoutOrDefault() + 5*time.Minute,
-		JobTimeout:                  -1,
-		FetchCooldown:               20 * time.Millisecond,
-		FetchPollInterval:           250 * time.Millisecond,
+	if a.Store.PgxPool() != nil {
+		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), eng, catalog)
+	} else {
+		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), eng, catalog)
 	}
-	if cfg.Workers {
-		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency}}
-	}
-	a.river, err = river.NewClient(riversqlite.New(a.Store.WriterDB()), riverCfg)
 	if err != nil {
-		return nil, fmt.Errorf("error creating River client: %w", err)
+		return nil, err
 	}
 
 	a.Runs = &run.Service{Store: a.Store, Catalog: catalog, Jobs: a.river, CheckURL: checkURL}
@@ -157,6 +147,55 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
+// openBlobs makes the local blob store. Its signing key lives in the
+// database so that every process serving this data signs and checks file
+// URLs alike.
+func (a *App) openBlobs(ctx context.Context, publicURL string) (*blob.Local, error) {
+	var secretHex string
+	err := a.Store.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		secretHex, err = tx.SettingInsertIfAbsent(ctx, "blob_signing_key", randomHex(32))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(secretHex)
+	if err != nil {
+		return nil, fmt.Errorf("error decoding blob signing key: %w", err)
+	}
+	return blob.NewLocal(a.cfg.blobDir(), publicURL, secret, nil)
+}
+
+// newRiver builds the River client for one driver; TDriver is needed by the
+// worker to complete jobs inside our transactions.
+func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, eng *engine.Engine, catalog *technique.Catalog) (*river.Client[*sql.Tx], error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &engine.RunWorker[TDriver]{Engine: eng, Catalog: catalog, RunTimeout: cfg.RunTimeout,
+		HeartbeatInterval: cfg.RescueAfter / 6})
+	riverCfg := &river.Config{
+		Logger:  cfg.Logger,
+		Workers: workers,
+		// Completed jobs are the runs' history in our own tables; River's
+		// copies only need to outlive idempotent retries.
+		CompletedJobRetentionPeriod: time.Hour,
+		// Our own heartbeat rescue (see rescue.go) takes over runs of dead
+		// processes within seconds; River's is the backstop.
+		RescueStuckJobsAfter: cfg.RunTimeoutOrDefault() + 5*time.Minute,
+		JobTimeout:           -1,
+		FetchCooldown:        20 * time.Millisecond,
+		FetchPollInterval:    250 * time.Millisecond,
+	}
+	if cfg.Workers {
+		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency}}
+	}
+	c, err := river.NewClient(driver, riverCfg)
+	if err != nil {
+		return nil, fmt.Errorf("error creating River client: %w", err)
+	}
+	return c, nil
+}
+
 // RunTimeoutOrDefault is the run deadline in force.
 func (c Config) RunTimeoutOrDefault() time.Duration {
 	if c.RunTimeout > 0 {
@@ -165,8 +204,13 @@ func (c Config) RunTimeoutOrDefault() time.Duration {
 	return engine.RunTimeoutDefault
 }
 
-// Addr is the address the API listens on.
-func (a *App) Addr() string { return a.listener.Addr().String() }
+// Addr is the address the API listens on; "" for a worker-only process.
+func (a *App) Addr() string {
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
 
 // Handler is the API's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -177,27 +221,42 @@ func (a *App) Run(ctx context.Context) error {
 	defer a.close()
 	log := a.cfg.Logger
 	if a.cfg.Workers {
-		n, err := a.Store.RequeueOrphanedJobs(ctx)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			log.Warn("requeued jobs left running by a process that died", "jobs", n)
+		if a.Store.Dialect() == "sqlite" {
+			n, err := a.Store.RequeueOrphanedJobs(ctx)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				log.Warn("requeued jobs left running by a process that died", "jobs", n)
+			}
 		}
 		if err := a.river.Start(ctx); err != nil {
 			return fmt.Errorf("error starting River: %w", err)
 		}
+		rescueDone := make(chan struct{})
+		rescueCtx, stopRescue := context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			defer close(rescueDone)
+			a.rescueLoop(rescueCtx)
+		}()
+		defer func() {
+			stopRescue()
+			<-rescueDone
+		}()
 	}
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          nil,
-	}
+	var srv *http.Server
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(a.listener) }()
-	log.Info("florad listening", "addr", a.Addr(), "workers", a.cfg.Workers, "dev", a.cfg.Dev)
+	if a.listener != nil {
+		srv = &http.Server{
+			Handler:           a.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+		}
+		go func() { serveErr <- srv.Serve(a.listener) }()
+	}
+	log.Info("florad started", "addr", a.Addr(), "api", a.listener != nil, "workers", a.cfg.Workers,
+		"database", a.Store.Dialect(), "dev", a.cfg.Dev)
 
 	var err error
 	select {
@@ -207,8 +266,10 @@ func (a *App) Run(ctx context.Context) error {
 	log.Info("shutting down: draining requests and jobs")
 	drain, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	if serr := srv.Shutdown(drain); serr != nil {
-		log.Warn("requests still open at the shutdown deadline", "error", serr)
+	if srv != nil {
+		if serr := srv.Shutdown(drain); serr != nil {
+			log.Warn("requests still open at the shutdown deadline", "error", serr)
+		}
 	}
 	if a.cfg.Workers {
 		if serr := a.river.Stop(drain); serr != nil {
@@ -223,6 +284,28 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	log.Info("florad stopped")
 	return err
+}
+
+// rescueLoop re-queues runs whose executing process stopped sending
+// heartbeats (it died: SIGKILL, power loss), so that a live worker resumes
+// them after their last recorded step within about RescueAfter.
+func (a *App) rescueLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.RescueAfter / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := a.Store.RunRescueStale(ctx, time.Now().Add(-a.cfg.RescueAfter).UnixMilli())
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Warn("error rescuing stale runs", "error", err)
+		}
+		if n > 0 {
+			a.cfg.Logger.Warn("rescued runs whose worker stopped sending heartbeats", "runs", n)
+		}
+	}
 }
 
 func (a *App) close() {

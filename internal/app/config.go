@@ -19,6 +19,9 @@ type Config struct {
 	// DataDir holds the SQLite database and the local blob folder.
 	// Defaults to "./data".
 	DataDir string
+	// DatabaseURL, when set (postgres://...), puts everything on PostgreSQL
+	// instead of the SQLite file, so that many processes can share it.
+	DatabaseURL string
 	// PublicURL is the base URL clients reach the API at, used in poll_url
 	// and output URLs. Defaults to "http://" + the address listened on.
 	PublicURL string
@@ -32,6 +35,12 @@ type Config struct {
 	SQLiteSynchronous string
 	// Workers runs River workers in this process. Defaults to true in serve.
 	Workers bool
+	// NoAPI leaves the HTTP API out: a worker-only process.
+	NoAPI bool
+	// RescueAfter is how long a run may go without a heartbeat from the
+	// process executing it before another worker takes it over. Defaults
+	// to 30 seconds.
+	RescueAfter time.Duration
 	// Concurrency is how many runs this process executes at once.
 	// Defaults to 8.
 	Concurrency int
@@ -50,6 +59,7 @@ const (
 	DataDirDefault         = "./data"
 	ConcurrencyDefault     = 8
 	ShutdownTimeoutDefault = 60 * time.Second
+	RescueAfterDefault     = 30 * time.Second
 )
 
 // WithDefaults returns a copy of c with every unset field at its default.
@@ -65,6 +75,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = RescueAfterDefault
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -19,6 +19,10 @@ import (
 // RunTimeoutDefault is how long a run may take from creation to its end.
 const RunTimeoutDefault = 30 * time.Minute
 
+// HeartbeatIntervalDefault is how often a worker says it is still
+// executing a run.
+const HeartbeatIntervalDefault = 5 * time.Second
+
 // RunWorker is the River worker of run.ExecuteArgs. TDriver is the River
 // driver in use, needed to complete the job inside our own transaction.
 type RunWorker[TDriver riverdriver.Driver[*sql.Tx]] struct {
@@ -28,6 +32,47 @@ type RunWorker[TDriver riverdriver.Driver[*sql.Tx]] struct {
 	// RunTimeout is the deadline of a run, counted from its creation.
 	// Defaults to RunTimeoutDefault.
 	RunTimeout time.Duration
+	// HeartbeatInterval is how often the run's heartbeat is written while
+	// it executes. Defaults to HeartbeatIntervalDefault.
+	HeartbeatInterval time.Duration
+}
+
+// heartbeat writes the run's heartbeat now and then every interval until
+// the returned function is called. Other workers rescue a run whose
+// heartbeat stops, which happens only when this process dies.
+func (w *RunWorker[TDriver]) heartbeat(ctx context.Context, runID string, jobID int64) (stop func()) {
+	e := w.Engine
+	interval := w.HeartbeatInterval
+	if interval <= 0 {
+		interval = HeartbeatIntervalDefault
+	}
+	beat := func() {
+		if err := e.cfg.Store.RunHeartbeat(ctx, runID, jobID, e.cfg.Now().UnixMilli()); err != nil && ctx.Err() == nil {
+			e.cfg.Logger.Warn("error writing run heartbeat", "run_id", runID, "error", err)
+		}
+	}
+	beat()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				beat()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 func (w *RunWorker[TDriver]) runTimeout() time.Duration {
@@ -98,7 +143,9 @@ func (w *RunWorker[TDriver]) Work(ctx context.Context, job *river.Job[run.Execut
 
 	runCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	stopBeat := w.heartbeat(runCtx, r.ID, job.ID)
 	outputs, err := e.Execute(runCtx, r, t)
+	stopBeat()
 	if err == nil {
 		return w.finish(ctx, job, r, run.Outcome{Status: store.RunCompleted, Outputs: outputs})
 	}

@@ -49,6 +49,13 @@ type Store interface {
 	// and completed inside our own transactions.
 	WriterDB() *sql.DB
 
+	// RunHeartbeat records that the process executing a running run,
+	// through River job jobID, is alive.
+	RunHeartbeat(ctx context.Context, runID string, jobID, at int64) error
+	// RunRescueStale makes the jobs of running runs whose last heartbeat is
+	// older than before available to workers again, and says how many.
+	RunRescueStale(ctx context.Context, before int64) (int64, error)
+
 	// Dialect names the backend: "sqlite" or "postgres".
 	Dialect() string
 

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/florad/florad/internal/store"
 )
 
@@ -35,6 +37,7 @@ type Store struct {
 	queries
 	writer  *sql.DB
 	reader  *sql.DB
+	pool    *pgxpool.Pool // PostgreSQL only
 	closers []func() error
 }
 

@@ -36,13 +36,18 @@ CREATE TABLE runs (
     error_message     TEXT NOT NULL DEFAULT '',
     created_at        INTEGER NOT NULL,
     started_at        INTEGER,
-    completed_at      INTEGER
+    completed_at      INTEGER,
+    -- The River job executing the run, and when its process last said it
+    -- was alive: a run whose heartbeat stops is taken over by another worker.
+    job_id            INTEGER,
+    heartbeat_at      INTEGER
 );
 -- The idempotency rule is this constraint: a second insert with the same key
 -- fails, and the service answers with the run that won.
 CREATE UNIQUE INDEX runs_workspace_idempotency_key ON runs (workspace_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX runs_workspace_created ON runs (workspace_id, created_at DESC, id DESC);
+CREATE INDEX runs_running_heartbeat ON runs (heartbeat_at) WHERE status = 'running';
 
 CREATE TABLE run_steps (
     run_id      TEXT NOT NULL REFERENCES runs (id),

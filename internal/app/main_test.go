@@ -1,0 +1,289 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/florad/florad/client"
+	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/store"
+)
+
+// These are florad's integration tests: each test starts the real app (the
+// SQLite store in a temp folder, River workers, the HTTP server on a
+// loopback port) and drives it over HTTP through the public Go client, as a
+// customer would. Dev mode is on so that input images can be served from a
+// loopback httptest server.
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// startCredits is the balance of the workspace setup creates.
+const startCredits = 100
+
+// testBundle is one running florad and a workspace with a key on it.
+type testBundle struct {
+	app     *app.App
+	baseURL string
+	// client uses the workspace's key.
+	client *client.Client
+	// http is the bundle's own HTTP client, closed at cleanup.
+	http  *http.Client
+	wsID  string
+	keyID string
+	key   string
+	// images serves test inputs on 127.0.0.1.
+	images *httptest.Server
+}
+
+type setupOpts struct {
+	configure func(*app.Config)
+	credits   int64
+}
+
+// setup starts an app with Dev on and a workspace holding startCredits.
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	return setupWith(t, setupOpts{})
+}
+
+func setupWith(t *testing.T, o setupOpts) *testBundle {
+	t.Helper()
+	logs := &syncBuffer{}
+	cfg := app.Config{
+		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Workers: true,
+		SQLiteSynchronous: "NORMAL", ShutdownTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		require.NoError(t, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	images := httptest.NewServer(imageHandler(t))
+
+	t.Cleanup(func() {
+		images.Close()
+		transport.CloseIdleConnections()
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Error("app.Run did not return within 20 s of its context ending")
+		}
+		if t.Failed() {
+			t.Logf("server logs:\n%s", logs.String())
+		}
+	})
+
+	credits := o.credits
+	if credits == 0 {
+		credits = startCredits
+	}
+	b := &testBundle{app: a, baseURL: "http://" + a.Addr(), http: hc, images: images}
+	b.wsID, b.keyID, b.key = b.newWorkspace(t, credits)
+	b.client = b.newClient(b.key)
+	return b
+}
+
+// newWorkspace creates a workspace with credits (negative means none) and a
+// key.
+func (b *testBundle) newWorkspace(t *testing.T, credits int64) (wsID, keyID, key string) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := b.app.Workspaces.Create(ctx, "Test "+t.Name(), max(credits, 0))
+	require.NoError(t, err)
+	k, err := b.app.Workspaces.CreateKey(ctx, w.ID)
+	require.NoError(t, err)
+	return w.ID, k.KeyID, k.Key
+}
+
+func (b *testBundle) newClient(key string) *client.Client {
+	c := client.New(b.baseURL, key, b.http)
+	c.PollInterval = 20 * time.Millisecond
+	return c
+}
+
+func (b *testBundle) balance(t *testing.T, wsID string) int64 {
+	t.Helper()
+	n, err := b.app.Workspaces.Balance(context.Background(), wsID)
+	require.NoError(t, err)
+	return n
+}
+
+func (b *testBundle) ledger(t *testing.T, wsID string) []*store.LedgerEntry {
+	t.Helper()
+	l, err := b.app.Store.LedgerList(context.Background(), wsID)
+	require.NoError(t, err)
+	return l
+}
+
+// requireLedgerExplainsBalance checks that the ledger sums to the balance
+// and that no entry ever left the balance below zero.
+func (b *testBundle) requireLedgerExplainsBalance(t *testing.T, wsID string) {
+	t.Helper()
+	var sum int64
+	for _, e := range b.ledger(t, wsID) {
+		sum += e.Amount
+		require.GreaterOrEqual(t, e.BalanceAfter, int64(0), "ledger entry %d overdrew the balance", e.ID)
+		require.Equal(t, sum, e.BalanceAfter, "ledger entry %d: running sum and balance_after disagree", e.ID)
+	}
+	require.Equal(t, sum, b.balance(t, wsID), "the ledger must sum to the balance")
+}
+
+// countLedger counts entries of a kind.
+func (b *testBundle) countLedger(t *testing.T, wsID, kind string) int {
+	t.Helper()
+	n := 0
+	for _, e := range b.ledger(t, wsID) {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// countRuns counts the workspace's runs straight from the database: the
+// API has no list endpoint yet, and "nothing created" must be checked
+// where things would be created.
+func (b *testBundle) countRuns(t *testing.T, wsID string) int {
+	t.Helper()
+	var n int
+	err := b.app.Store.WriterDB().QueryRowContext(context.Background(),
+		"SELECT count(*) FROM runs WHERE workspace_id = ?", wsID).Scan(&n)
+	require.NoError(t, err)
+	return n
+}
+
+// imageURL is the URL of one of the images imageHandler serves.
+func (b *testBundle) imageURL(name string) string { return b.images.URL + "/" + name }
+
+// wait polls the run to its end with a deadline.
+func (b *testBundle) wait(t *testing.T, c *client.Client, slug, runID string) *client.Run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := c.WaitForRun(ctx, slug, runID)
+	require.NoError(t, err)
+	return r
+}
+
+// Test images: a gradient portrait stand-in, in PNG and JPEG.
+const (
+	testImageW = 64
+	testImageH = 48
+)
+
+func testImage() image.Image {
+	img := image.NewRGBA(image.Rect(0, 0, testImageW, testImageH))
+	for y := range testImageH {
+		for x := range testImageW {
+			img.Set(x, y, color.RGBA{R: uint8(40 + x*2), G: uint8(60 + y*3), B: uint8(90 + (x+y)%50), A: 255})
+		}
+	}
+	return img
+}
+
+func encodePNG(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, testImage()))
+	return buf.Bytes()
+}
+
+func encodeJPEG(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, jpeg.Encode(&buf, testImage(), &jpeg.Options{Quality: 90}))
+	return buf.Bytes()
+}
+
+// imageHandler serves /portrait.png, /portrait.jpg, and /notes.txt, a text
+// file named like nothing in particular.
+func imageHandler(t *testing.T) http.Handler {
+	pngData, jpegData := encodePNG(t), encodeJPEG(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/portrait.png", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(pngData)
+	})
+	mux.HandleFunc("/portrait.jpg", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		_, _ = w.Write(jpegData)
+	})
+	mux.HandleFunc("/notes.txt", func(w http.ResponseWriter, r *http.Request) {
+		// Claims to be an image; the content says otherwise.
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write([]byte("These are plain notes, not a picture.\n"))
+	})
+	return mux
+}
+
+// closedPortURL is an http URL on loopback where nothing listens.
+func closedPortURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "http://" + addr + "/portrait.png"
+}
+
+// apiError asserts err is an API error with the status and code.
+func apiError(t *testing.T, err error, status int, code string) *client.APIError {
+	t.Helper()
+	require.Error(t, err)
+	e := client.AsAPIError(err)
+	require.NotNil(t, e, "not an API error: %v", err)
+	require.Equal(t, status, e.Status, "status of %v (body %s)", err, e.Body)
+	require.Equal(t, code, e.Code, "code of %v", err)
+	require.Regexp(t, `^req_\S+$`, e.RequestID, "errors carry a request id too")
+	return e
+}
+
+func promptRun(prompt string) *client.RunCreateParams {
+	return &client.RunCreateParams{Inputs: []client.Input{{ID: "prompt", Type: "text", Value: prompt}}, Mode: "async"}
+}
+
+// syncBuffer collects logs from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}

@@ -113,7 +113,7 @@ func (l *Local) URL(ctx context.Context, key string, ttl time.Duration) (string,
 	return u + "?expires=" + strconv.FormatInt(exp, 10) + "&signature=" + l.sign(key, exp), nil
 }
 
-// ServeHTTP serves GET /files/<key> when the signature is valid and has not
+// ServeFile serves GET /files/<key> when the signature is valid and has not
 // expired; 403 otherwise. The caller writes errors in the API's shape.
 func (l *Local) ServeFile(w http.ResponseWriter, r *http.Request, key string) error {
 	exp, err := strconv.ParseInt(r.URL.Query().Get("expires"), 10, 64)

@@ -19,7 +19,9 @@ type Error struct {
 }
 
 // Add records one failure.
-func (e *Error) Add(name, message string) { e.Fields = append(e.Fields, Field{Name: name, Message: message}) }
+func (e *Error) Add(name, message string) {
+	e.Fields = append(e.Fields, Field{Name: name, Message: message})
+}
 
 // Err returns e when it holds failures, nil otherwise, so callers can write
 // `return v.Err()`.

@@ -26,7 +26,13 @@ func (s *Server) routes() chi.Router {
 		r.Get("/techniques", s.handle(s.techniqueList))
 		r.Get("/techniques/{technique}", s.handle(s.techniqueGet))
 		r.Post("/techniques/{technique}/runs", s.handle(s.runCreate))
+		r.Get("/techniques/{technique}/runs", s.handle(s.runList))
 		r.Get("/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
+		r.Post("/techniques/{technique}/runs/{runID}/cancel", s.handle(s.runCancel))
+		r.Get("/techniques/{technique}/runs/{runID}/events", s.handle(s.runEvents))
+		r.Get("/technique-runs", s.handle(s.runList))
+		r.Get("/workspace", s.handle(s.workspaceGet))
+		r.Get("/workspace/ledger", s.handle(s.workspaceLedger))
 	})
 	return r
 }

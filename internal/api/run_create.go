@@ -35,6 +35,10 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) error {
 	if replayed {
 		w.Header().Set("idempotent-replayed", "true")
 	}
+	if p.Mode == "stream" {
+		// A replay streams the existing run, like the first request did.
+		return s.streamRun(w, r, created, -1)
+	}
 	return s.writeRun(w, r, http.StatusOK, created)
 }
 
@@ -80,10 +84,8 @@ func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkC
 		v.Add("mode", `is required: "async" or "stream"`)
 	} else if s, ok := decodeString(v, "mode", raw); ok {
 		switch s {
-		case "async":
+		case "async", "stream":
 			p.Mode = s
-		case "stream":
-			v.Add("mode", `"stream" is not available yet; use "async" and poll, or pass callback_url`)
 		default:
 			v.Add("mode", `must be "async" or "stream"`)
 		}

@@ -82,6 +82,13 @@ func New(cfg Config) *Engine {
 	return &Engine{cfg: cfg}
 }
 
+// OutputEvent is the data of a run.output event. The API turns the blob key
+// into a signed URL when it sends the event.
+type OutputEvent struct {
+	RunID  string          `json:"run_id"`
+	Output store.RunOutput `json:"output"`
+}
+
 // execution is the state of one run's graph while it executes.
 type execution struct {
 	e   *Engine
@@ -245,7 +252,23 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 		if err := tx.RunStepInsert(ctx, &store.RunStep{RunID: x.run.ID, StepID: s.ID, Outputs: recorded, FinishedAt: at}); err != nil {
 			return err
 		}
-		return tx.RunSetProgress(ctx, x.run.ID, progress)
+		if err := tx.RunSetProgress(ctx, x.run.ID, progress); err != nil {
+			return err
+		}
+		// Technique outputs are announced as soon as their step finishes,
+		// in the transaction that records it.
+		for _, o := range x.t.Outputs {
+			for _, r := range recorded {
+				if o.From == "steps."+s.ID+"."+r.ID {
+					ev := OutputEvent{RunID: x.run.ID, Output: r}
+					ev.Output.ID, ev.Output.Type = o.ID, o.Type
+					if err := tx.RunEventInsert(ctx, x.run.ID, store.EventOutput, ev, at); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 		return fmt.Errorf("error recording step %s: %w", s.ID, err)

@@ -37,15 +37,26 @@ type RunWorker[TDriver riverdriver.Driver[*sql.Tx]] struct {
 	HeartbeatInterval time.Duration
 }
 
+// errRunEnded cancels a run's execution when the run was ended elsewhere
+// (canceled through the API).
+var errRunEnded = errors.New("run ended while executing")
+
+// CancelPollInterval is how often an executing run checks whether it was
+// canceled; cancellation may come from any API process, so it is read
+// from the database.
+const CancelPollInterval = 500 * time.Millisecond
+
 // heartbeat writes the run's heartbeat now and then every interval until
 // the returned function is called. Other workers rescue a run whose
-// heartbeat stops, which happens only when this process dies.
-func (w *RunWorker[TDriver]) heartbeat(ctx context.Context, runID string, jobID int64) (stop func()) {
+// heartbeat stops, which happens only when this process dies. Between
+// beats it watches for the run having ended elsewhere and calls ended.
+func (w *RunWorker[TDriver]) heartbeat(ctx context.Context, runID string, jobID int64, ended func()) (stop func()) {
 	e := w.Engine
 	interval := w.HeartbeatInterval
 	if interval <= 0 {
 		interval = HeartbeatIntervalDefault
 	}
+	lastBeat := e.cfg.Now()
 	beat := func() {
 		if err := e.cfg.Store.RunHeartbeat(ctx, runID, jobID, e.cfg.Now().UnixMilli()); err != nil && ctx.Err() == nil {
 			e.cfg.Logger.Warn("error writing run heartbeat", "run_id", runID, "error", err)
@@ -56,7 +67,7 @@ func (w *RunWorker[TDriver]) heartbeat(ctx context.Context, runID string, jobID 
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(interval)
+		t := time.NewTicker(min(interval, CancelPollInterval))
 		defer t.Stop()
 		for {
 			select {
@@ -65,6 +76,13 @@ func (w *RunWorker[TDriver]) heartbeat(ctx context.Context, runID string, jobID 
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			}
+			if r, err := e.cfg.Store.RunGetByID(ctx, runID); err == nil && r.Finished() {
+				ended()
+				return
+			}
+			if e.cfg.Now().Sub(lastBeat) >= interval {
+				lastBeat = e.cfg.Now()
 				beat()
 			}
 		}
@@ -143,9 +161,16 @@ func (w *RunWorker[TDriver]) Work(ctx context.Context, job *river.Job[run.Execut
 
 	runCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	stopBeat := w.heartbeat(runCtx, r.ID, job.ID)
+	runCtx, cancelRun := context.WithCancelCause(runCtx)
+	defer cancelRun(nil)
+	stopBeat := w.heartbeat(runCtx, r.ID, job.ID, func() { cancelRun(errRunEnded) })
 	outputs, err := e.Execute(runCtx, r, t)
 	stopBeat()
+	if errors.Is(context.Cause(runCtx), errRunEnded) {
+		// Canceled through the API: the run already ended, refunded, with
+		// its events; the running step was stopped. Only the job remains.
+		return nil
+	}
 	if err == nil {
 		return w.finish(ctx, job, r, run.Outcome{Status: store.RunCompleted, Outputs: outputs})
 	}

@@ -74,7 +74,29 @@ type Reader interface {
 	RunGetByIdempotencyKey(ctx context.Context, workspaceID, key string) (*Run, error)
 	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)
 	LedgerList(ctx context.Context, workspaceID string) ([]*LedgerEntry, error)
+	// LedgerPage returns up to limit entries with ids above afterID, oldest
+	// first.
+	LedgerPage(ctx context.Context, workspaceID string, afterID int64, limit int) ([]*LedgerEntry, error)
+	// RunList pages a workspace's runs, newest first.
+	RunList(ctx context.Context, p *RunListParams) ([]*Run, error)
+	// RunEventList returns up to limit events of the run with ids above
+	// afterID, in order.
+	RunEventList(ctx context.Context, runID string, afterID int64, limit int) ([]*RunEvent, error)
 	SettingGet(ctx context.Context, name string) (string, error)
+
+	// WebhookDeliveryGet returns the delivery only if it belongs to
+	// workspaceID.
+	WebhookDeliveryGet(ctx context.Context, workspaceID, id string) (*WebhookDelivery, error)
+	// WebhookDeliveryGetByID returns a delivery whatever its workspace; for
+	// workers only.
+	WebhookDeliveryGetByID(ctx context.Context, id string) (*WebhookDelivery, error)
+	// WebhookDeliveryList pages a workspace's deliveries, newest first.
+	WebhookDeliveryList(ctx context.Context, p *WebhookDeliveryListParams) ([]*WebhookDelivery, error)
+	// WebhookAttemptList returns the attempts of the given deliveries,
+	// oldest first within each.
+	WebhookAttemptList(ctx context.Context, deliveryIDs []string) ([]*WebhookAttempt, error)
+	// WorkspaceWebhookSecrets returns a workspace's signing secrets.
+	WorkspaceWebhookSecrets(ctx context.Context, workspaceID string) (*WebhookSecrets, error)
 }
 
 // Tx is a write transaction. Its reads see its own writes.
@@ -107,6 +129,10 @@ type Tx interface {
 	// RunFinish moves a non-terminal run to completed or failed;
 	// ErrRunFinished if it had already ended.
 	RunFinish(ctx context.Context, p *RunFinishParams) (*Run, error)
+	// RunEventInsert records an event the store does not write itself
+	// (outputs as they are produced). RunInsert, RunStart, RunSetProgress
+	// and RunFinish write their own events.
+	RunEventInsert(ctx context.Context, runID, typ string, data any, at int64) error
 	// RunStepInsert records one finished step; ErrAlreadyExists if it was
 	// recorded before.
 	RunStepInsert(ctx context.Context, p *RunStep) error
@@ -114,4 +140,18 @@ type Tx interface {
 	// SettingInsertIfAbsent stores value unless the name is taken, and
 	// returns the value in force either way.
 	SettingInsertIfAbsent(ctx context.Context, name, value string) (string, error)
+
+	// WebhookDeliveryInsert creates a pending delivery; ErrAlreadyExists if
+	// the run already has a delivery of the same event type.
+	WebhookDeliveryInsert(ctx context.Context, p *WebhookDeliveryInsertParams) (*WebhookDelivery, error)
+	// WebhookDeliveryUpdate sets a delivery's state; ErrNotFound if it does
+	// not exist.
+	WebhookDeliveryUpdate(ctx context.Context, p *WebhookDeliveryUpdateParams) (*WebhookDelivery, error)
+	// WebhookAttemptInsert records one attempt and counts it on the
+	// delivery; ErrNotFound if the delivery does not exist.
+	WebhookAttemptInsert(ctx context.Context, p *WebhookAttemptInsertParams) (*WebhookAttempt, error)
+	// WorkspaceWebhookSecretRotate makes p.Secret the current secret and
+	// keeps the replaced one signing until p.PreviousExpiresAt; ErrNotFound
+	// if the workspace does not exist.
+	WorkspaceWebhookSecretRotate(ctx context.Context, p *WebhookSecretRotateParams) (*WebhookSecrets, error)
 }

@@ -55,9 +55,17 @@ func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams)
 }
 
 func (q *queries) LedgerList(ctx context.Context, workspaceID string) ([]*store.LedgerEntry, error) {
+	return q.ledger(ctx, `workspace_id = ? ORDER BY id`, workspaceID)
+}
+
+func (q *queries) LedgerPage(ctx context.Context, workspaceID string, afterID int64, limit int) ([]*store.LedgerEntry, error) {
+	return q.ledger(ctx, `workspace_id = ? AND id > ? ORDER BY id LIMIT ?`, workspaceID, afterID, limit)
+}
+
+func (q *queries) ledger(ctx context.Context, where string, args ...any) ([]*store.LedgerEntry, error) {
 	rows, err := q.query(ctx,
 		`SELECT id, workspace_id, run_id, kind, amount, balance_after, memo, created_at
-		 FROM credit_ledger WHERE workspace_id = ? ORDER BY id`, workspaceID)
+		 FROM credit_ledger WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("error listing ledger: %w", err)
 	}

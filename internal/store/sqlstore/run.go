@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/florad/florad/internal/store"
 )
@@ -69,6 +70,48 @@ func (q *queries) RunGetByIdempotencyKey(ctx context.Context, workspaceID, key s
 	return q.runGet(ctx, `workspace_id = ? AND idempotency_key = ?`, workspaceID, key)
 }
 
+// RunList pages runs newest first with a keyset on (created_at, id), which
+// the runs_workspace_created index serves directly.
+func (q *queries) RunList(ctx context.Context, p *store.RunListParams) ([]*store.Run, error) {
+	where := `workspace_id = ?`
+	args := []any{p.WorkspaceID}
+	if p.TechniqueID != "" {
+		where += ` AND technique_id = ?`
+		args = append(args, p.TechniqueID)
+	}
+	if p.Status != "" {
+		where += ` AND status = ?`
+		args = append(args, p.Status)
+	}
+	if p.CreatedAfter != nil {
+		where += ` AND created_at > ?`
+		args = append(args, *p.CreatedAfter)
+	}
+	if p.CreatedBefore != nil {
+		where += ` AND created_at < ?`
+		args = append(args, *p.CreatedBefore)
+	}
+	if p.AfterID != "" {
+		where += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, p.AfterCreatedAt, p.AfterCreatedAt, p.AfterID)
+	}
+	args = append(args, p.Limit)
+	rows, err := q.query(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("error listing runs: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Run
+	for rows.Next() {
+		r, err := runFromRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("error scanning run: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*store.Run, error) {
 	inputs, err := json.Marshal(p.Inputs)
 	if err != nil {
@@ -88,42 +131,57 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 	}
+	if err := q.insertEvent(ctx, r.ID, store.EventCreated, deltaOf(r), p.CreatedAt); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // runUpdate applies a guarded UPDATE and tells a missing run apart from one
 // whose status refused the change.
-func (q *queries) runUpdate(ctx context.Context, runID, set, guard string, args ...any) (*store.Run, error) {
+// It returns whether the row changed.
+func (q *queries) runUpdate(ctx context.Context, runID, set, guard string, args ...any) (*store.Run, bool, error) {
 	r, err := runFromRow(q.queryRow(ctx,
 		`UPDATE runs SET `+set+` WHERE id = ? AND `+guard+` RETURNING `+runColumns, append(args, runID)...))
 	if err == nil {
-		return r, nil
+		return r, true, nil
 	}
 	if err = q.scanErr(err); !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("error updating run: %w", err)
+		return nil, false, fmt.Errorf("error updating run: %w", err)
 	}
 	cur, gerr := q.RunGetByID(ctx, runID)
 	if gerr != nil {
-		return nil, gerr
+		return nil, false, gerr
 	}
 	if cur.Finished() {
-		return cur, fmt.Errorf("error updating run %s: %w", runID, store.ErrRunFinished)
+		return cur, false, fmt.Errorf("error updating run %s: %w", runID, store.ErrRunFinished)
 	}
-	return cur, nil
+	return cur, false, nil
 }
 
 func (q *queries) RunStart(ctx context.Context, runID string, at int64) (*store.Run, error) {
-	return q.runUpdate(ctx, runID, `status = 'running', started_at = ?`, `status = 'pending'`, at)
+	r, changed, err := q.runUpdate(ctx, runID, `status = 'running', started_at = ?`, `status = 'pending'`, at)
+	if err != nil || !changed {
+		return r, err
+	}
+	return r, q.insertEvent(ctx, r.ID, store.EventStarted, deltaOf(r), at)
 }
 
 func (q *queries) RunSetProgress(ctx context.Context, runID string, progress int) error {
-	_, err := q.exec(ctx,
+	res, err := q.exec(ctx,
 		`UPDATE runs SET progress = ? WHERE id = ? AND progress < ? AND status IN ('pending', 'running')`,
 		progress, runID, progress)
 	if err != nil {
 		return fmt.Errorf("error setting run progress: %w", err)
 	}
-	return nil
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	return q.insertEvent(ctx, runID, store.EventProgress,
+		struct {
+			RunID    string `json:"run_id"`
+			Progress int    `json:"progress"`
+		}{runID, progress}, nowMillis())
 }
 
 func (q *queries) RunFinish(ctx context.Context, p *store.RunFinishParams) (*store.Run, error) {
@@ -139,13 +197,23 @@ func (q *queries) RunFinish(ctx context.Context, p *store.RunFinishParams) (*sto
 		charged = sql.NullInt64{Int64: *p.ChargedCredits, Valid: true}
 	}
 	// A completed run reaches 100; a failed one keeps the progress it had.
-	return q.runUpdate(ctx, p.RunID,
+	r, _, err := q.runUpdate(ctx, p.RunID,
 		`status = ?, outputs = ?, charged_credits = ?, error_code = ?, error_message = ?, completed_at = ?,
 		 started_at = COALESCE(started_at, ?),
 		 progress = CASE WHEN ? = 'completed' THEN 100 ELSE progress END`,
 		`status IN ('pending', 'running')`,
 		p.Status, string(outputs), charged, p.ErrorCode, p.ErrorMessage, p.At, p.At, p.Status)
+	if err != nil {
+		return r, err
+	}
+	typ := store.EventCompleted
+	if r.Status == store.RunFailed {
+		typ = store.EventFailed
+	}
+	return r, q.insertEvent(ctx, r.ID, typ, deltaOf(r), p.At)
 }
+
+func nowMillis() int64 { return time.Now().UnixMilli() }
 
 func (q *queries) RunStepInsert(ctx context.Context, p *store.RunStep) error {
 	outputs, err := json.Marshal(nonNil(p.Outputs))

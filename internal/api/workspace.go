@@ -1,0 +1,79 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+
+	"github.com/florad/florad/internal/validation"
+)
+
+type workspaceJSON struct {
+	WorkspaceID   string         `json:"workspace_id"`
+	Name          string         `json:"name"`
+	CreditBalance int64          `json:"credit_balance"`
+	CreditPrice   float64        `json:"credit_price_usd"`
+	Limits        map[string]any `json:"limits"`
+	CreatedAt     int64          `json:"created_at"`
+}
+
+// workspaceGet serves GET /api/v1/workspace: the key's workspace.
+func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
+	ws, err := s.Store.WorkspaceGet(r.Context(), principal(r.Context()).WorkspaceID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, workspaceJSON{WorkspaceID: ws.ID, Name: ws.Name, CreditBalance: ws.Balance,
+		CreditPrice: s.CreditPriceUSD, CreatedAt: ws.CreatedAt,
+		Limits: map[string]any{"max_body_bytes": s.MaxBodyBytes, "max_inputs": 100, "max_text_length": 10000}})
+	return nil
+}
+
+type ledgerEntryJSON struct {
+	ID           string `json:"id"`
+	Kind         string `json:"kind"`
+	Amount       int64  `json:"amount"`
+	BalanceAfter int64  `json:"balance_after"`
+	RunID        string `json:"run_id,omitempty"`
+	Memo         string `json:"memo,omitempty"`
+	CreatedAt    int64  `json:"created_at"`
+}
+
+type ledgerJSON struct {
+	Entries []ledgerEntryJSON `json:"ledger_entries"`
+	Meta    listMeta          `json:"meta"`
+}
+
+// workspaceLedger serves GET /api/v1/workspace/ledger, oldest first: each
+// credit movement with the balance it left.
+func (s *Server) workspaceLedger(w http.ResponseWriter, r *http.Request) error {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	var after int64
+	if cursor != "" {
+		if after, err = strconv.ParseInt(cursor, 10, 64); err != nil {
+			return validation.New("cursor", "is not a cursor this API returned")
+		}
+	}
+	entries, err := s.Store.LedgerPage(r.Context(), principal(r.Context()).WorkspaceID, after, limit+1)
+	if err != nil {
+		return err
+	}
+	out := ledgerJSON{Entries: []ledgerEntryJSON{}}
+	more := len(entries) > limit
+	if more {
+		entries = entries[:limit]
+	}
+	for _, e := range entries {
+		out.Entries = append(out.Entries, ledgerEntryJSON{ID: "led_" + strconv.FormatInt(e.ID, 10), Kind: e.Kind,
+			Amount: e.Amount, BalanceAfter: e.BalanceAfter, RunID: e.RunID, Memo: e.Memo, CreatedAt: e.CreatedAt})
+	}
+	if more {
+		c := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(entries[len(entries)-1].ID, 10)))
+		out.Meta.NextCursor = &c
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/workspace"
 )
 
@@ -35,7 +36,9 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	case "credits grant":
 		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
 		credits = fs.Int64("credits", 0, "credits to grant (required, positive)")
-	case "key revoke", "techniques list", "workspace list":
+	case "techniques list", "techniques apply":
+		wsID = fs.String("workspace", "", "workspace id, ws_...: its own techniques (apply: make it private to it)")
+	case "key revoke", "workspace list", "techniques validate":
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q; see 'florad help'", name)}
 	}
@@ -50,36 +53,27 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		return nil
 	}
 
-	if name == "techniques list" {
-		catalog, _, err := app.LoadCatalog()
+	if name == "techniques validate" {
+		if len(pos) != 1 {
+			return &usageError{"techniques validate: give exactly one file"}
+		}
+		data, err := os.ReadFile(pos[0])
 		if err != nil {
 			return err
 		}
-		type item struct {
-			TechniqueID string `json:"technique_id"`
-			Slug        string `json:"slug"`
-			Name        string `json:"name"`
-			Credits     int64  `json:"run_credits"`
-			Available   bool   `json:"available"`
-			Reason      string `json:"unavailable_reason,omitempty"`
+		_, procs, err := app.LoadCatalog()
+		if err != nil {
+			return err
 		}
-		var items []item
-		for _, t := range catalog.All() {
-			items = append(items, item{t.ID, t.Slug, t.Name, t.Credits, t.Unavailable == "", t.Unavailable})
+		t, err := technique.Parse(pos[0], data, procs)
+		if err != nil {
+			return err
 		}
 		if *asJSON {
-			return printJSON(stdout, map[string]any{"techniques": items})
+			return printJSON(stdout, map[string]any{"valid": true, "slug": t.Slug, "version": t.Version})
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SLUG\tNAME\tCREDITS\tAVAILABLE")
-		for _, it := range items {
-			avail := "yes"
-			if !it.Available {
-				avail = "no: " + it.Reason
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", it.Slug, it.Name, it.Credits, avail)
-		}
-		return tw.Flush()
+		fmt.Fprintf(stdout, "%s: valid (technique %s, version %s)\n", pos[0], t.Slug, t.Version)
+		return nil
 	}
 
 	st, err := app.OpenStore(ctx, app.Config{DataDir: *data, DatabaseURL: *dbURL})
@@ -90,6 +84,72 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	svc := &workspace.Service{Store: st}
 
 	switch name {
+	case "techniques list":
+		lib, err := app.OpenLibrary(ctx, st)
+		if err != nil {
+			return err
+		}
+		page, _, err := lib.List(ctx, *wsID, "", "", 1<<30)
+		if err != nil {
+			return err
+		}
+		type item struct {
+			TechniqueID string `json:"technique_id"`
+			Slug        string `json:"slug"`
+			Name        string `json:"name"`
+			Version     string `json:"version"`
+			Workspace   string `json:"workspace_id,omitempty"`
+			Credits     int64  `json:"run_credits"`
+			Available   bool   `json:"available"`
+			Reason      string `json:"unavailable_reason,omitempty"`
+		}
+		items := []item{}
+		for _, t := range page {
+			items = append(items, item{t.ID, t.Slug, t.Name, t.Version, t.WorkspaceID, t.Credits, t.Unavailable == "", t.Unavailable})
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"techniques": items})
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SLUG\tNAME\tVERSION\tCREDITS\tAVAILABLE")
+		for _, it := range items {
+			avail := "yes"
+			if !it.Available {
+				avail = "no: " + it.Reason
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", it.Slug, it.Name, it.Version, it.Credits, avail)
+		}
+		return tw.Flush()
+	case "techniques apply":
+		if len(pos) != 1 {
+			return &usageError{"techniques apply: give exactly one file"}
+		}
+		data, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		if *wsID != "" {
+			if _, err := st.WorkspaceGet(ctx, *wsID); err != nil {
+				return fmt.Errorf("workspace %s: %w", *wsID, err)
+			}
+		}
+		lib, err := app.OpenLibrary(ctx, st)
+		if err != nil {
+			return err
+		}
+		t, created, err := lib.Apply(ctx, st, *wsID, pos[0], data)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"technique_id": t.ID, "slug": t.Slug, "version": t.Version,
+				"workspace_id": *wsID, "created": created})
+		}
+		if created {
+			fmt.Fprintf(stdout, "applied %s version %s\n", t.Slug, t.Version)
+		} else {
+			fmt.Fprintf(stdout, "%s version %s was already applied; nothing changed\n", t.Slug, t.Version)
+		}
 	case "workspace create":
 		if err := required("name", *wsName); err != nil {
 			return err

@@ -28,7 +28,9 @@ Usage:
   florad key revoke KEY_ID                           revoke an API key at once
   florad credits grant --workspace ws_... --credits N
   florad credits balance --workspace ws_...
-  florad techniques list                             list the built-in techniques
+  florad techniques list [--workspace ws_...]        list the techniques (public, or a workspace's view)
+  florad techniques apply FILE [--workspace ws_...]  add or update a technique (a new version)
+  florad techniques validate FILE                    check a technique file without applying it
   florad bench [flags]                               measure throughput and latency
 
 Every command takes --data DIR (env FLORA_DATA_DIR, default ./data) or

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/blob"
 )
 
 func logLevel() slog.Level {
@@ -30,6 +31,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	rescueAfter := fs.Duration("rescue-after", envDuration("FLORA_RESCUE_AFTER", app.RescueAfterDefault), "take over a run whose worker sent no heartbeat for this long (env FLORA_RESCUE_AFTER)")
 	addr := fs.String("addr", envOr("FLORA_ADDR", app.AddrDefault), "address to listen on (env FLORA_ADDR)")
 	data := fs.String("data", envOr("FLORA_DATA_DIR", app.DataDirDefault), "data folder: SQLite database and blobs (env FLORA_DATA_DIR)")
+	blobURL := fs.String("blob-url", os.Getenv("FLORA_BLOB_URL"), "keep outputs in an S3-compatible bucket, s3://bucket/prefix, served by presigned URLs, instead of DATA/blobs; endpoint and keys from FLORA_S3_* and AWS_* variables, see the README (env FLORA_BLOB_URL)")
 	publicURL := fs.String("public-url", os.Getenv("FLORA_PUBLIC_URL"), "base URL clients reach the API at (env FLORA_PUBLIC_URL; default http://ADDR)")
 	dev := fs.Bool("dev", os.Getenv("FLORA_DEV") == "1", "development mode: allow http and loopback/private URLs (env FLORA_DEV=1)")
 	allow := fs.String("allow-networks", os.Getenv("FLORA_ALLOW_NETWORKS"), "comma-separated CIDRs outbound requests may reach besides the internet (env FLORA_ALLOW_NETWORKS)")
@@ -48,12 +50,19 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		return &usageError{err.Error()}
 	}
 
+	var s3 blob.S3Options
+	if *blobURL != "" {
+		if s3, err = blob.S3OptionsFromEnv(os.Getenv); err != nil {
+			return &usageError{err.Error()}
+		}
+	}
+
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	cfg := app.Config{
 		Addr: *addr, DataDir: *data, PublicURL: *publicURL, Dev: *dev, AllowNetworks: nets,
 		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
 		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
-		NoAPI: name == "worker",
+		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3,
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))

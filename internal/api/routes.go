@@ -33,6 +33,8 @@ func (s *Server) routes() chi.Router {
 		r.Get("/technique-runs", s.handle(s.runList))
 		r.Get("/workspace", s.handle(s.workspaceGet))
 		r.Get("/workspace/ledger", s.handle(s.workspaceLedger))
+		r.Get("/webhook-deliveries", s.handle(s.webhookDeliveryList))
+		r.Post("/webhook-deliveries/{deliveryID}/redeliver", s.handle(s.webhookDeliveryRedeliver))
 	})
 	return r
 }

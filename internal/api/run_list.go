@@ -46,7 +46,10 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request) error {
 	v := &validation.Error{}
 	p := &run.ListParams{WorkspaceID: principal(r.Context()).WorkspaceID, Limit: 20, Technique: q.Get("technique_id")}
 	if slug := chi.URLParam(r, "technique"); slug != "" {
-		t, ok := s.Catalog.Get(slug)
+		t, ok, err := s.Techniques.Get(r.Context(), p.WorkspaceID, slug)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return errNotFound("No technique with this slug or id.")
 		}
@@ -92,7 +95,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		name := ""
-		if t, ok := s.Catalog.Get(rr.TechniqueID); ok {
+		if t, ok, _ := s.Techniques.Get(r.Context(), rr.WorkspaceID, rr.TechniqueID); ok {
 			name = t.Name
 		}
 		out.TechniqueRuns = append(out.TechniqueRuns, runListItemJSON{runJSON: rj, TechniqueRunID: rr.ID,

@@ -19,20 +19,23 @@ import (
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/webhook"
 )
 
 // Config holds the server's dependencies and settings.
 type Config struct {
-	Store    store.Store
-	Runs     *run.Service
-	Catalog  *technique.Catalog
-	Verifier auth.Verifier
-	Blobs    blob.Store
+	Store      store.Store
+	Runs       *run.Service
+	Techniques *technique.Library
+	Verifier   auth.Verifier
+	Blobs      blob.Store
 	// Files serves /files/ for local blobs; nil when blobs live elsewhere.
 	Files *blob.Local
 	// CheckCallbackURL decides whether a callback_url may be called.
 	CheckCallbackURL func(string) error
-	Logger           *slog.Logger
+	// Webhooks lists and redelivers the workspace's webhook deliveries.
+	Webhooks *webhook.Service
+	Logger   *slog.Logger
 	// PublicURL is the absolute base URL clients reach the server at, used
 	// in poll_url and file URLs.
 	PublicURL string

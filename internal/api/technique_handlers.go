@@ -45,7 +45,10 @@ func (s *Server) techniqueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, more := s.Catalog.List(r.URL.Query().Get("query"), after, limit)
+	page, more, err := s.Techniques.List(r.Context(), principal(r.Context()).WorkspaceID, r.URL.Query().Get("query"), after, limit)
+	if err != nil {
+		return err
+	}
 	out := techniqueListJSON{Techniques: make([]techniqueJSON, 0, len(page))}
 	for _, t := range page {
 		out.Techniques = append(out.Techniques, s.techniqueJSON(t))
@@ -59,7 +62,10 @@ func (s *Server) techniqueList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) techniqueGet(w http.ResponseWriter, r *http.Request) error {
-	t, ok := s.Catalog.Get(chi.URLParam(r, "technique"))
+	t, ok, err := s.Techniques.Get(r.Context(), principal(r.Context()).WorkspaceID, chi.URLParam(r, "technique"))
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return errNotFound("No technique with this slug or id.")
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/store/sqlstore"
 	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/webhook"
 	"github.com/florad/florad/internal/workspace"
 	"github.com/florad/florad/techniques"
 )
@@ -35,10 +37,12 @@ import (
 type App struct {
 	cfg        Config
 	Store      *sqlstore.Store
-	Catalog    *technique.Catalog
+	Techniques *technique.Library
 	Workspaces *workspace.Service
 	Runs       *run.Service
+	Webhooks   *webhook.Service
 	river      *river.Client[*sql.Tx]
+	s3         *blob.S3 // nil unless BlobURL is set
 	listener   net.Listener
 	handler    http.Handler
 }
@@ -82,6 +86,27 @@ func LoadCatalog() (*technique.Catalog, processor.Registry, error) {
 	return c, procs, err
 }
 
+// OpenLibrary returns the techniques stored in s, after storing the
+// built-in ones (each version once), so that runs of a built-in technique
+// keep their version across upgrades like any applied technique.
+func OpenLibrary(ctx context.Context, s store.Store) (*technique.Library, error) {
+	catalog, procs, err := LoadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	lib := technique.NewLibrary(s, procs, 0)
+	for _, t := range catalog.All() {
+		data, err := fs.ReadFile(techniques.FS, t.Source)
+		if err != nil {
+			return nil, fmt.Errorf("error reading %s: %w", t.Source, err)
+		}
+		if _, _, err := lib.Apply(ctx, s, "", t.Source, data); err != nil {
+			return nil, err
+		}
+	}
+	return lib, nil
+}
+
 // New opens everything and binds the listener, so the address is known (and
 // taken) before Run; with Addr "127.0.0.1:0" tests get a free port.
 func New(ctx context.Context, cfg Config) (*App, error) {
@@ -101,11 +126,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.Store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	catalog, procs, err := LoadCatalog()
-	if err != nil {
+	if a.Techniques, err = OpenLibrary(ctx, a.Store); err != nil {
 		return nil, err
 	}
-	a.Catalog = catalog
+	procs := a.Techniques.Models().(processor.Registry)
 	a.Workspaces = &workspace.Service{Store: a.Store}
 
 	publicURL := cfg.PublicURL
@@ -118,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 
-	files, err := a.openBlobs(ctx, publicURL)
+	blobs, files, err := a.openBlobs(ctx, publicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -126,52 +150,70 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	policy := netguard.Policy{Dev: cfg.Dev, AllowPrefixes: cfg.AllowNetworks}
 	checkURL := func(u string) error { return netguard.ValidateURL(u, policy) }
 	eng := engine.New(engine.Config{
-		Store: a.Store, Blobs: files, Processors: procs, Logger: cfg.Logger,
+		Store: a.Store, Blobs: blobs, Processors: procs, Logger: cfg.Logger,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
 	})
+	// Webhooks go through the same guard, never following a redirect.
+	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger,
+		Client: netguard.NewClient(policy, netguard.ClientOptions{Timeout: webhook.TimeoutDefault, FollowRedirects: false})}
 	if a.Store.PgxPool() != nil {
-		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), eng, catalog)
+		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), eng, a.Techniques, deliverer)
 	} else {
-		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), eng, catalog)
+		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), eng, a.Techniques, deliverer)
 	}
 	if err != nil {
 		return nil, err
 	}
 
-	a.Runs = &run.Service{Store: a.Store, Catalog: catalog, Jobs: a.river, CheckURL: checkURL}
+	a.Runs = &run.Service{Store: a.Store, Techniques: a.Techniques, Jobs: a.river, CheckURL: checkURL}
+	a.Webhooks = &webhook.Service{Store: a.Store, Jobs: a.river}
 	a.handler = api.New(api.Config{
-		Store: a.Store, Runs: a.Runs, Catalog: catalog, Verifier: &auth.LocalVerifier{Store: a.Store},
-		Blobs: files, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
+		Store: a.Store, Runs: a.Runs, Techniques: a.Techniques, Verifier: &auth.LocalVerifier{Store: a.Store},
+		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
+		Webhooks: a.Webhooks,
 	})
 	ok = true
 	return a, nil
 }
 
-// openBlobs makes the local blob store. Its signing key lives in the
-// database so that every process serving this data signs and checks file
-// URLs alike.
-func (a *App) openBlobs(ctx context.Context, publicURL string) (*blob.Local, error) {
+// openBlobs makes the blob store: the S3 bucket of BlobURL, whose outputs
+// clients download by presigned URLs (files is then nil: nothing is served
+// under /files/), or the local folder, served under /files/ by signed URLs.
+// The local store's signing key lives in the database so that every process
+// serving this data signs and checks file URLs alike.
+func (a *App) openBlobs(ctx context.Context, publicURL string) (blobs blob.Store, files *blob.Local, err error) {
+	if a.cfg.BlobURL != "" {
+		if a.s3, err = blob.NewS3(ctx, a.cfg.BlobURL, a.cfg.S3); err != nil {
+			return nil, nil, err
+		}
+		return a.s3, nil, nil
+	}
 	var secretHex string
-	err := a.Store.InTx(ctx, func(tx store.Tx) error {
+	err = a.Store.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		secretHex, err = tx.SettingInsertIfAbsent(ctx, "blob_signing_key", randomHex(32))
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	secret, err := hex.DecodeString(secretHex)
 	if err != nil {
-		return nil, fmt.Errorf("error decoding blob signing key: %w", err)
+		return nil, nil, fmt.Errorf("error decoding blob signing key: %w", err)
 	}
-	return blob.NewLocal(a.cfg.blobDir(), publicURL, secret, nil)
+	local, err := blob.NewLocal(a.cfg.blobDir(), publicURL, secret, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return local, local, nil
 }
 
 // newRiver builds the River client for one driver; TDriver is needed by the
 // worker to complete jobs inside our transactions.
-func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, eng *engine.Engine, catalog *technique.Catalog) (*river.Client[*sql.Tx], error) {
+func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, eng *engine.Engine, lib *technique.Library, deliverer *webhook.Deliverer) (*river.Client[*sql.Tx], error) {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &engine.RunWorker[TDriver]{Engine: eng, Catalog: catalog, RunTimeout: cfg.RunTimeout,
+	river.AddWorker(workers, deliverer)
+	river.AddWorker(workers, &engine.RunWorker[TDriver]{Engine: eng, Techniques: lib, RunTimeout: cfg.RunTimeout,
 		HeartbeatInterval: cfg.RescueAfter / 6})
 	riverCfg := &river.Config{
 		Logger:  cfg.Logger,
@@ -187,7 +229,10 @@ func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, e
 		FetchPollInterval:    250 * time.Millisecond,
 	}
 	if cfg.Workers {
-		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency}}
+		// Deliveries have their own queue and workers, so a receiver that
+		// hangs or is down never holds up a run.
+		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency},
+			webhook.QueueWebhooks: {MaxWorkers: webhook.WorkersDefault}}
 	}
 	c, err := river.NewClient(driver, riverCfg)
 	if err != nil {
@@ -314,6 +359,9 @@ func (a *App) close() {
 	}
 	if a.Store != nil {
 		a.Store.Close()
+	}
+	if a.s3 != nil {
+		a.s3.Close()
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"time"
+
+	"github.com/florad/florad/internal/blob"
 )
 
 // Config is everything florad's processes can be told. The CLI fills it
@@ -25,6 +27,15 @@ type Config struct {
 	// PublicURL is the base URL clients reach the API at, used in poll_url
 	// and output URLs. Defaults to "http://" + the address listened on.
 	PublicURL string
+	// BlobURL, when set (s3://bucket/prefix), keeps run outputs in that
+	// S3-compatible bucket, served to clients by presigned URLs, instead of
+	// the blobs folder under DataDir served under /files/. Every process of
+	// one deployment must be given the same.
+	BlobURL string
+	// S3 says how to reach BlobURL's service: endpoint, credentials,
+	// region, addressing. The CLI fills it from FLORA_S3_* and AWS_*
+	// variables (blob.S3OptionsFromEnv).
+	S3 blob.S3Options
 	// Dev is development mode: input and callback URLs may use plain http
 	// and loopback or private hosts. Never for production.
 	Dev bool

@@ -74,7 +74,9 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 		o.configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	t0 := time.Now()
 	a, err := app.New(ctx, cfg)
+	t.Logf("TIMING new %v", time.Since(t0))
 	if err != nil {
 		cancel()
 		require.NoError(t, err)
@@ -90,6 +92,8 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 		images.Close()
 		transport.CloseIdleConnections()
 		cancel()
+		t1 := time.Now()
+		defer func() { t.Logf("TIMING stop %v", time.Since(t1)) }()
 		select {
 		case err := <-done:
 			require.NoError(t, err)

@@ -28,7 +28,7 @@ const HeartbeatIntervalDefault = 5 * time.Second
 type RunWorker[TDriver riverdriver.Driver[*sql.Tx]] struct {
 	river.WorkerDefaults[run.ExecuteArgs]
 	Engine  *Engine
-	Catalog *technique.Catalog
+	Techniques *technique.Library
 	// RunTimeout is the deadline of a run, counted from its creation.
 	// Defaults to RunTimeoutDefault.
 	RunTimeout time.Duration
@@ -135,14 +135,14 @@ func (w *RunWorker[TDriver]) Work(ctx context.Context, job *river.Job[run.Execut
 			ErrorMessage: fmt.Sprintf("The run did not finish within %s.", w.runTimeout())})
 	}
 
-	t, ok := w.Catalog.Get(r.TechniqueID)
-	if !ok {
+	// The exact version the run started with, whatever was applied since.
+	t, err := w.Techniques.Version(ctx, r.WorkspaceID, r.TechniqueSlug, r.TechniqueVersion)
+	if errors.Is(err, store.ErrNotFound) {
 		return w.finish(ctx, job, r, run.Outcome{Status: store.RunFailed, ErrorCode: processor.CodeInternalError,
-			ErrorMessage: "The run's technique is no longer available."})
+			ErrorMessage: "The run's technique version is no longer available."})
 	}
-	if t.Version != r.TechniqueVersion {
-		e.cfg.Logger.Warn("run started on another technique version", "run_id", r.ID,
-			"started", r.TechniqueVersion, "current", t.Version)
+	if err != nil {
+		return err
 	}
 
 	if r.Status == store.RunPending {
@@ -195,7 +195,9 @@ func (w *RunWorker[TDriver]) Work(ctx context.Context, job *river.Job[run.Execut
 func (w *RunWorker[TDriver]) finish(ctx context.Context, job *river.Job[run.ExecuteArgs], r *store.Run, o run.Outcome) error {
 	e := w.Engine
 	err := e.cfg.Store.InTx(ctx, func(tx store.Tx) error {
-		if _, err := run.FinishTx(ctx, tx, r, o, e.cfg.Now().UnixMilli()); err != nil {
+		// The client working this job also enqueues the run's webhook.
+		jobs := river.ClientFromContext[*sql.Tx](ctx)
+		if _, err := run.FinishTx(ctx, tx, jobs, r, o, e.cfg.Now().UnixMilli()); err != nil {
 			return err
 		}
 		_, err := river.JobCompleteTx[TDriver](ctx, tx.SQLTx(), job)

@@ -45,15 +45,19 @@ func decoderFor(format string) func(io.Reader) (image.Image, error) {
 // JPEG EXIF orientation is applied, so phone portraits come out upright; the
 // returned image then has the displayed dimensions. The concrete type is the
 // decoder's (typically *image.YCbCr for JPEG), or *image.NRGBA when an
-// orientation was applied.
+// orientation was applied. Bounds start at (0,0), except that a GIF's first
+// frame keeps its offset within the GIF's canvas; every function in this
+// package accepts either.
 func Decode(r io.Reader, maxPixels int) (image.Image, string, error) {
 	if maxPixels <= 0 {
 		return nil, "", invalidArg("maxPixels %d must be positive", maxPixels)
 	}
 	src := &errReader{r: r}
 	// The header bytes consumed while sniffing are kept and replayed, so r
-	// need not be seekable; only a few KiB (up to the JPEG SOF or SOS marker)
-	// are buffered.
+	// need not be seekable. That is usually a few KiB, but JPEG metadata
+	// before the frame header is deliberately not capped: phone portraits
+	// can carry megabytes of depth map in XMP there, and the upload size
+	// already bounds it.
 	var head bytes.Buffer
 	cfg, format, err := image.DecodeConfig(io.TeeReader(src, &head))
 	if err != nil {

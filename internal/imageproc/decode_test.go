@@ -215,7 +215,7 @@ func withEXIFOrientation(jpg []byte, orientation uint16, bo byteOrder) []byte {
 	tiff = bo.AppendUint16(tiff, 3) // SHORT
 	tiff = bo.AppendUint32(tiff, 1) // count
 	tiff = bo.AppendUint16(tiff, orientation)
-	tiff = append(tiff, 0, 0)      // value field padding
+	tiff = append(tiff, 0, 0)       // value field padding
 	tiff = bo.AppendUint32(tiff, 0) // no next IFD
 	payload := append([]byte("Exif\x00\x00"), tiff...)
 
@@ -299,6 +299,7 @@ func BenchmarkDecodeJPEG12MP(b *testing.B) {
 	var buf bytes.Buffer
 	require.NoError(b, jpeg.Encode(&buf, photoLike(4000, 3000, 7), &jpeg.Options{Quality: 90}))
 	b.SetBytes(int64(buf.Len()))
+	defer cpuMeter(b)()
 	for b.Loop() {
 		_, _, err := Decode(bytes.NewReader(buf.Bytes()), testMaxPixels)
 		require.NoError(b, err)

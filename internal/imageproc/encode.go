@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"strings"
@@ -34,14 +33,14 @@ func Encode(w io.Writer, img image.Image, format string, quality int) (contentTy
 		if quality <= 0 {
 			quality = DefaultJPEGQuality
 		}
-		err = jpeg.Encode(w, jpegSource(img), &jpeg.Options{Quality: min(quality, 100)})
+		err = encodeJPEG(w, jpegSource(img), min(quality, 100))
 		if err != nil {
 			return "", fmt.Errorf("imageproc: encoding jpeg: %w", err)
 		}
 		return "image/jpeg", nil
 	case "png":
 		enc := png.Encoder{CompressionLevel: png.BestSpeed}
-		if err := enc.Encode(w, img); err != nil {
+		if err := enc.Encode(w, pngSource(img)); err != nil {
 			return "", fmt.Errorf("imageproc: encoding png: %w", err)
 		}
 		return "image/png", nil
@@ -50,11 +49,16 @@ func Encode(w io.Writer, img image.Image, format string, quality int) (contentTy
 }
 
 // jpegSource returns an image the standard JPEG encoder handles on its fast
-// paths (*image.RGBA, *image.YCbCr, *image.Gray); anything else goes through
-// image.Image.At per pixel, which allocates and is several times slower.
-func jpegSource(img image.Image) image.Image {
+// paths (*image.RGBA, *image.YCbCr, *image.Gray); anything else would go
+// through image.Image.At per pixel, which allocates and is several times
+// slower.
+func jpegSource(img image.Image) stripImage {
 	switch m := img.(type) {
-	case *image.YCbCr, *image.Gray, *image.RGBA:
+	case *image.YCbCr:
+		return m
+	case *image.Gray:
+		return m
+	case *image.RGBA:
 		return m
 	case *image.NRGBA:
 		if isOpaque(m) {
@@ -65,6 +69,17 @@ func jpegSource(img image.Image) image.Image {
 		return flattenOnWhite(m)
 	}
 	return flattenOnWhite(clone(img))
+}
+
+// pngSource converts types the PNG encoder would read pixel by pixel through
+// image.Image.At (notably *image.YCbCr from JPEG uploads) to NRGBA, which it
+// writes row by row.
+func pngSource(img image.Image) image.Image {
+	switch img.(type) {
+	case *image.NRGBA, *image.RGBA, *image.Gray, *image.Paletted:
+		return img
+	}
+	return clone(img)
 }
 
 // flattenOnWhite composites m over opaque white into a new RGBA image.

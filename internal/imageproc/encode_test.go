@@ -91,6 +91,23 @@ func TestEncodePNGKeepsAlpha(t *testing.T) {
 	require.Equal(t, color.NRGBA{10, 20, 30, 40}, clone(img).NRGBAAt(3, 3))
 }
 
+func TestEncodePNGFromYCbCr(t *testing.T) {
+	t.Parallel()
+	ycc := image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420)
+	for i := range ycc.Y {
+		ycc.Y[i] = uint8(i)
+	}
+	for i := range ycc.Cb {
+		ycc.Cb[i], ycc.Cr[i] = 128, 128
+	}
+	var buf bytes.Buffer
+	_, err := Encode(&buf, ycc, "png", 0)
+	require.NoError(t, err)
+	img, err := png.Decode(&buf)
+	require.NoError(t, err)
+	require.Equal(t, clone(ycc).Pix, clone(img).Pix, "lossless")
+}
+
 func TestEncodeRejects(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
@@ -104,16 +121,26 @@ func TestEncodeRejects(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 }
 
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
 type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
 
 func BenchmarkEncodeJPEG48MP(b *testing.B) {
 	src := clone(photoLike(8000, 6000, 13))
-	var buf bytes.Buffer
+	var n int64
+	defer cpuMeter(b)()
 	for b.Loop() {
-		buf.Reset()
-		_, err := Encode(&buf, src, "jpeg", 90)
+		cw := countingWriter{}
+		_, err := Encode(&cw, src, "jpeg", 90)
 		require.NoError(b, err)
+		n = cw.n
 	}
+	b.ReportMetric(float64(n)/(1<<20), "jpeg-MB")
 }

@@ -23,23 +23,27 @@ const levelsClip = 0.005
 // rather than amplified into posterised noise. Fully transparent pixels do not
 // count towards the histograms; alpha is preserved.
 func AutoLevels(img image.Image) *image.NRGBA {
-	dst := clone(img)
-	autoLevelsInPlace(dst)
-	return dst
+	return materialize(enhanceRows(img, levelsLUTs(img), 0, 0))
 }
 
-// autoLevelsInPlace applies AutoLevels to an image the caller owns, saving
-// the full-size copy on the EnhancePortrait hot path.
-func autoLevelsInPlace(m *image.NRGBA) {
-	w, h := m.Rect.Dx(), m.Rect.Dy()
+// toneLUT maps each colour channel's values (R, G, B); alpha is never
+// remapped.
+type toneLUT [3][256]uint8
+
+// levelsLUTs measures img's histograms and returns the AutoLevels mapping,
+// or nil when it would change nothing.
+func levelsLUTs(img image.Image) *toneLUT {
+	b := img.Bounds()
 	var (
 		mu   sync.Mutex
 		hist [3][256]uint64
 	)
-	parallelRows(h, func(lo, hi int) {
+	parallelRows(b.Dy(), func(lo, hi int) {
+		s := newScanner(img)
+		buf := make([]uint8, 4*b.Dx())
 		var local [3][256]uint64
 		for y := lo; y < hi; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			row := s.row(b.Min.Y+y, b.Min.X, b.Max.X, buf)
 			for i := 0; i+4 <= len(row); i += 4 {
 				p := row[i : i+4 : i+4]
 				if p[3] == 0 {
@@ -59,7 +63,7 @@ func autoLevelsInPlace(m *image.NRGBA) {
 		}
 	})
 
-	var lut [3][256]uint8
+	var lut toneLUT
 	identity := true
 	for c := range hist {
 		lut[c] = levelsLUT(&hist[c])
@@ -68,17 +72,9 @@ func autoLevelsInPlace(m *image.NRGBA) {
 		}
 	}
 	if identity {
-		return
+		return nil
 	}
-	parallelRows(h, func(lo, hi int) {
-		for y := lo; y < hi; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			for i := 0; i+4 <= len(row); i += 4 {
-				p := row[i : i+4 : i+4]
-				p[0], p[1], p[2] = lut[0][p[0]], lut[1][p[1]], lut[2][p[2]]
-			}
-		}
-	})
+	return &lut
 }
 
 // levelsLUT builds the lookup table that maps the clipped range of one

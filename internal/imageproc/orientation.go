@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image"
-
-	"github.com/disintegration/imaging"
 )
 
 // EXIF orientation values (TIFF tag 0x0112). Cameras store pixels in sensor
@@ -108,21 +106,8 @@ func tiffOrientation(t []byte) (int, bool) {
 
 // applyOrientation turns img so it displays as the orientation tag intends.
 func applyOrientation(img image.Image, o int) image.Image {
-	switch o {
-	case orientFlipH:
-		return imaging.FlipH(img)
-	case orientRotate180:
-		return imaging.Rotate180(img)
-	case orientFlipV:
-		return imaging.FlipV(img)
-	case orientTranspose:
-		return imaging.Transpose(img)
-	case orientRotate90CW:
-		return imaging.Rotate270(img) // imaging's angles are counter-clockwise
-	case orientTransverse:
-		return imaging.Transverse(img)
-	case orientRotate270:
-		return imaging.Rotate90(img)
+	if o <= orientNormal || o > orientRotate270 {
+		return img
 	}
-	return img
+	return reorient(img, o)
 }

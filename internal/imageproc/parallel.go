@@ -13,15 +13,22 @@ func parallelRows(n int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	procs := min(runtime.GOMAXPROCS(0), n)
-	if procs <= 1 {
+	p := min(procs(), n)
+	if p <= 1 {
 		fn(0, n)
 		return
 	}
 	var wg sync.WaitGroup
-	for i := range procs {
-		lo, hi := n*i/procs, n*(i+1)/procs
+	for i := range p {
+		lo, hi := n*i/p, n*(i+1)/p
 		wg.Go(func() { fn(lo, hi) })
 	}
 	wg.Wait()
+}
+
+// procs is the number of goroutines to split work across. It is read per
+// call, so a GOMAXPROCS change (for example by a container-aware runtime)
+// takes effect immediately.
+func procs() int {
+	return runtime.GOMAXPROCS(0)
 }

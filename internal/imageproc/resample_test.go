@@ -35,7 +35,7 @@ func TestResamplePreservesFlatColourAndAlpha(t *testing.T) {
 	t.Parallel()
 	c := color.NRGBA{200, 100, 50, 255}
 	for _, sz := range [][2]int{{64, 48}, {7, 5}, {1, 1}, {200, 3}} {
-		got := resample(solid(20, 15, c), image.Rect(0, 0, 20, 15), sz[0], sz[1])
+		got := resample(imageRows(solid(20, 15, c), image.Rect(0, 0, 20, 15)), sz[0], sz[1])
 		for y := range sz[1] {
 			for x := range sz[0] {
 				require.Equal(t, c, got.NRGBAAt(x, y))
@@ -47,7 +47,7 @@ func TestResamplePreservesFlatColourAndAlpha(t *testing.T) {
 	for y := range 8 {
 		m.SetNRGBA(0, y, color.NRGBA{255, 0, 0, 0})
 	}
-	got := resample(m, m.Bounds(), 16, 16)
+	got := resample(imageRows(m, m.Bounds()), 16, 16)
 	for y := range 16 {
 		require.Equal(t, uint8(0), got.NRGBAAt(4, y).R)
 	}
@@ -56,7 +56,7 @@ func TestResamplePreservesFlatColourAndAlpha(t *testing.T) {
 func TestResampleReadsOnlyTheRegion(t *testing.T) {
 	t.Parallel()
 	m := halves(40, 20, red, blue)
-	got := resample(m, image.Rect(20, 0, 40, 20), 10, 10)
+	got := resample(imageRows(m, image.Rect(20, 0, 40, 20)), 10, 10)
 	lo, hi := channelRange(got, 0)
 	require.Equal(t, [2]uint8{0, 0}, [2]uint8{lo, hi}, "red from outside the region leaked in")
 }
@@ -66,7 +66,7 @@ func TestResampleSmoothDownscaleOfCheckerboard(t *testing.T) {
 	// A 1-pixel checkerboard shrunk 4× must average to mid grey, not alias
 	// into black or white blotches.
 	src := checkerboard(256, 256, 1, black, white)
-	got := resample(src, src.Bounds(), 64, 64)
+	got := resample(imageRows(src, src.Bounds()), 64, 64)
 	for y := 4; y < 60; y++ {
 		for x := 4; x < 60; x++ {
 			requireNear(t, color.NRGBA{128, 128, 128, 255}, got.NRGBAAt(x, y), 3, "grey")

@@ -32,7 +32,7 @@ func Resize(img image.Image, w, h int) (*image.NRGBA, error) {
 	if w == b.Dx() && h == b.Dy() {
 		return clone(img), nil
 	}
-	return resample(img, b, w, h), nil
+	return resample(imageRows(img, b), w, h), nil
 }
 
 // Fit scales img down, preserving its aspect ratio, so that it fits within
@@ -86,5 +86,5 @@ func Fill(img image.Image, w, h int) (*image.NRGBA, error) {
 	if cw == w && ch == h {
 		return toNRGBA(img, region), nil
 	}
-	return resample(img, region, w, h), nil
+	return resample(imageRows(img, region), w, h), nil
 }

@@ -114,6 +114,7 @@ func TestFillCoversAndCentres(t *testing.T) {
 
 func BenchmarkUpscale2x12MP(b *testing.B) {
 	src := clone(photoLike(4000, 3000, 9))
+	defer cpuMeter(b)()
 	for b.Loop() {
 		_, err := Upscale(src, 2)
 		require.NoError(b, err)
@@ -122,6 +123,7 @@ func BenchmarkUpscale2x12MP(b *testing.B) {
 
 func BenchmarkFitYCbCr12MPTo1080(b *testing.B) {
 	src := image.NewYCbCr(image.Rect(0, 0, 4000, 3000), image.YCbCrSubsampleRatio420)
+	defer cpuMeter(b)()
 	for b.Loop() {
 		_, err := Fit(src, 1920, 1080)
 		require.NoError(b, err)

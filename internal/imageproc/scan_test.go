@@ -119,6 +119,7 @@ func TestIsOpaque(t *testing.T) {
 func BenchmarkToNRGBAFromYCbCr12MP(b *testing.B) {
 	m := image.NewYCbCr(image.Rect(0, 0, 4000, 3000), image.YCbCrSubsampleRatio420)
 	b.SetBytes(4000 * 3000 * 4)
+	defer cpuMeter(b)()
 	for b.Loop() {
 		_ = clone(m)
 	}

@@ -216,10 +216,16 @@ func (ip ImagePipeline) Run(ctx context.Context, call *Call) (map[string]Value, 
 	return map[string]Value{"image": {Type: technique.TypeImageURL, Data: buf.Bytes(), ContentType: ct}}, nil
 }
 
-// Builtin returns the processors every server has.
+// Builtin returns the processors every server has. The video models need
+// ffmpeg and ffprobe on PATH, looked up here once; without them they still
+// load but report themselves (and so their techniques) unavailable.
 func Builtin() Registry {
-	return Registry{
+	r := Registry{
 		"image.pipeline": ImagePipeline{},
 		"text.template":  TextTemplate{},
 	}
+	for name, p := range VideoModels(NewFFmpeg(FFmpegConfig{})) {
+		r[name] = p
+	}
+	return r
 }

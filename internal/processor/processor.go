@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/florad/florad/internal/technique"
 )
@@ -21,6 +22,12 @@ type Value struct {
 	Text        string
 	Data        []byte
 	ContentType string
+	// Path, when not empty, names a local file holding the bytes instead of
+	// Data: the engine downloads video inputs to disk rather than into
+	// memory. The file belongs to the engine and lasts while the run
+	// executes; processors read it and never change or remove it. Outputs
+	// always use Data.
+	Path string
 }
 
 // Call is one invocation of a processor by a step.
@@ -87,5 +94,7 @@ func cleanJSONError(err error) string {
 	if ute, ok := err.(*json.UnmarshalTypeError); ok {
 		return fmt.Sprintf("%s: must be %s", ute.Field, ute.Type)
 	}
-	return err.Error()
+	// Parameters are written in YAML: the decoder's "json: " prefix would
+	// only confuse the author.
+	return strings.TrimPrefix(err.Error(), "json: ")
 }

@@ -29,7 +29,7 @@ func (s *Service) Cancel(ctx context.Context, workspaceID, techniqueRef, runID s
 			out = cur
 			return nil
 		}
-		out, err = FinishTx(ctx, tx, cur, Outcome{Status: store.RunFailed, ErrorCode: CodeRunCanceled,
+		out, err = FinishTx(ctx, tx, s.Jobs, cur, Outcome{Status: store.RunFailed, ErrorCode: CodeRunCanceled,
 			ErrorMessage: "The run was canceled."}, s.now().UnixMilli())
 		return err
 	})

@@ -32,7 +32,10 @@ type CreateParams struct {
 // number of identical requests arriving at once, one insert wins and the
 // others fail on the constraint, roll back, and answer with the winner.
 func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, replayed bool, err error) {
-	t, ok := s.Catalog.Get(p.Technique)
+	t, ok, err := s.Techniques.Get(ctx, p.WorkspaceID, p.Technique)
+	if err != nil {
+		return nil, false, err
+	}
 	if !ok {
 		return nil, false, fmt.Errorf("error finding technique: %w", store.ErrNotFound)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/webhook"
 )
 
 // Outcome is how a run ends.
@@ -19,7 +20,11 @@ type Outcome struct {
 // transaction: a completed run's reservation becomes its charge, a failed
 // run's is refunded. The ledger's unique (run, kind) index makes a second
 // settlement impossible even if two processes raced to finish one run.
-func FinishTx(ctx context.Context, tx store.Tx, r *store.Run, o Outcome, at int64) (*store.Run, error) {
+// When the run has a callback URL, its webhook delivery and the River job
+// that sends it are inserted through jobs in the same transaction too, so
+// the event goes out exactly when the end commits; jobs may be nil only
+// for runs without one.
+func FinishTx(ctx context.Context, tx store.Tx, jobs JobInserter, r *store.Run, o Outcome, at int64) (*store.Run, error) {
 	p := &store.RunFinishParams{RunID: r.ID, Status: o.Status, Outputs: o.Outputs, At: at,
 		ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage}
 	if o.Status == store.RunCompleted {
@@ -29,6 +34,11 @@ func FinishTx(ctx context.Context, tx store.Tx, r *store.Run, o Outcome, at int6
 	done, err := tx.RunFinish(ctx, p)
 	if err != nil {
 		return done, err
+	}
+	if done.CallbackURL != "" {
+		if _, err := webhook.EnqueueTx(ctx, tx, jobs, done, at); err != nil {
+			return nil, err
+		}
 	}
 	if r.Credits == 0 {
 		return done, nil

@@ -12,7 +12,10 @@ import (
 // workspace, or of another technique than the one named, is not found: the
 // answer never reveals that it exists.
 func (s *Service) Get(ctx context.Context, workspaceID, techniqueRef, runID string) (*store.Run, *technique.Technique, error) {
-	t, ok := s.Catalog.Get(techniqueRef)
+	t, ok, err := s.Techniques.Get(ctx, workspaceID, techniqueRef)
+	if err != nil {
+		return nil, nil, err
+	}
 	if !ok {
 		return nil, nil, fmt.Errorf("error finding technique: %w", store.ErrNotFound)
 	}

@@ -28,7 +28,10 @@ func (s *Service) List(ctx context.Context, p *ListParams) ([]*store.Run, bool, 
 	q := &store.RunListParams{WorkspaceID: p.WorkspaceID, Status: p.Status, CreatedAfter: p.CreatedAfter,
 		CreatedBefore: p.CreatedBefore, AfterCreatedAt: p.CursorCreatedAt, AfterID: p.CursorID, Limit: p.Limit + 1}
 	if p.Technique != "" {
-		t, ok := s.Catalog.Get(p.Technique)
+		t, ok, err := s.Techniques.Get(ctx, p.WorkspaceID, p.Technique)
+		if err != nil {
+			return nil, false, err
+		}
 		if !ok {
 			return nil, false, nil
 		}

@@ -56,7 +56,8 @@ var (
 // Service starts, reads and ends runs.
 type Service struct {
 	Store   store.Store
-	Catalog *technique.Catalog
+	// Techniques resolves technique references for a workspace.
+	Techniques *technique.Library
 	Jobs    JobInserter
 	// CheckURL decides whether a media input URL may be fetched.
 	CheckURL func(string) error

@@ -83,6 +83,11 @@ type Reader interface {
 	// afterID, in order.
 	RunEventList(ctx context.Context, runID string, afterID int64, limit int) ([]*RunEvent, error)
 	SettingGet(ctx context.Context, name string) (string, error)
+	// TechniqueLatestList returns the newest version of every stored
+	// technique, public and per workspace.
+	TechniqueLatestList(ctx context.Context) ([]*TechniqueRecord, error)
+	// TechniqueGetVersion returns one exact version.
+	TechniqueGetVersion(ctx context.Context, workspaceID, slug, version string) (*TechniqueRecord, error)
 
 	// WebhookDeliveryGet returns the delivery only if it belongs to
 	// workspaceID.
@@ -136,6 +141,10 @@ type Tx interface {
 	// RunStepInsert records one finished step; ErrAlreadyExists if it was
 	// recorded before.
 	RunStepInsert(ctx context.Context, p *RunStep) error
+
+	// TechniqueInsert stores a technique version; ErrAlreadyExists when
+	// that exact version is already stored.
+	TechniqueInsert(ctx context.Context, t *TechniqueRecord) error
 
 	// SettingInsertIfAbsent stores value unless the name is taken, and
 	// returns the value in force either way.

@@ -75,7 +75,11 @@ func Parse(source string, data []byte, models Models) (*Technique, error) {
 func cleanYAMLError(err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("%s", strings.Join(te.Errors, "; "))
+		// yaml.v3 names our Go types; say where in the file instead.
+		// Longer names first: technique.file is a prefix of the others.
+		r := strings.NewReplacer("in type technique.fileStep", "in a step", "in type technique.fileIO",
+			"in an input or output", "in type technique.file", "at the top level")
+		return fmt.Errorf("%s", r.Replace(strings.Join(te.Errors, "; ")))
 	}
 	return err
 }

@@ -32,6 +32,8 @@ type Technique struct {
 	Version string
 	// Source names where the definition came from, for error messages.
 	Source string
+	// WorkspaceID owns the technique; "" for a public one.
+	WorkspaceID string
 	// Unavailable, when not empty, says why runs cannot start now (for
 	// example a missing ffmpeg binary).
 	Unavailable string

@@ -37,6 +37,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Run", func(t *testing.T) { t.Parallel(); exerciseRun(t, setup) })
 	t.Run("RunStep", func(t *testing.T) { t.Parallel(); exerciseRunStep(t, setup) })
 	t.Run("Setting", func(t *testing.T) { t.Parallel(); exerciseSetting(t, setup) })
+	t.Run("Webhook", func(t *testing.T) { t.Parallel(); exerciseWebhook(t, setup) })
 }
 
 // testBundle is what one subtest works with: a fresh store, the test's

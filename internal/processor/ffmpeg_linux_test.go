@@ -1,0 +1,83 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/florad/florad/internal/technique"
+)
+
+// TestCancelKillsFFmpeg cancels a long transcode once ffmpeg reports
+// progress, and checks the call returns promptly and the child (and its
+// process group) is gone, with no scratch files left.
+func TestCancelKillsFFmpeg(t *testing.T) {
+	t.Parallel()
+	for _, bin := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s is not installed (apt-get install ffmpeg); the video models need it", bin)
+		}
+	}
+
+	// Long enough that x264's slowest preset takes many seconds on it.
+	in := filepath.Join(t.TempDir(), "long.mp4")
+	out, err := exec.CommandContext(t.Context(), "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=480x360:rate=25:duration=30",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", in).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	scratch := t.TempDir()
+	ff := NewFFmpeg(FFmpegConfig{TempDir: scratch})
+	var (
+		mu   sync.Mutex
+		pids []int
+	)
+	ff.started = func(pid int) {
+		mu.Lock()
+		defer mu.Unlock()
+		pids = append(pids, pid)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var canceledAt time.Time
+	call := &Call{
+		Inputs: map[string]Value{"video": {Type: technique.TypeVideoURL, Path: in}},
+		Params: map[string]any{"preset": "veryslow"},
+		Progress: func(f float64) {
+			// Progress comes from ffmpeg's own reports: it is mid-encode.
+			if f > 0 && f < 1 && canceledAt.IsZero() {
+				canceledAt = time.Now()
+				cancel()
+			}
+		},
+	}
+	_, err = VideoTranscode{FF: ff}.Run(ctx, call)
+	returned := time.Now()
+	require.False(t, canceledAt.IsZero(), "the transcode finished before reporting progress; make the input longer")
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, returned.Sub(canceledAt), 2*time.Second, "Run must return promptly after cancellation")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, pids, 2, "ffprobe, then ffmpeg")
+	ffmpegPID := pids[1]
+	// Wait reaped it, so the pid no longer names a process; and nothing
+	// is left in its process group either.
+	require.ErrorIs(t, syscall.Kill(ffmpegPID, 0), syscall.ESRCH, "ffmpeg still runs")
+	require.ErrorIs(t, syscall.Kill(-ffmpegPID, 0), syscall.ESRCH, "ffmpeg's process group still has members")
+
+	entries, err := os.ReadDir(scratch)
+	require.NoError(t, err)
+	require.Empty(t, entries, "a canceled call removes its scratch folder")
+	_, err = os.Stat(in)
+	require.False(t, errors.Is(err, os.ErrNotExist), "the input is not the model's to remove")
+}

@@ -27,7 +27,7 @@ const HeartbeatIntervalDefault = 5 * time.Second
 // driver in use, needed to complete the job inside our own transaction.
 type RunWorker[TDriver riverdriver.Driver[*sql.Tx]] struct {
 	river.WorkerDefaults[run.ExecuteArgs]
-	Engine  *Engine
+	Engine     *Engine
 	Techniques *technique.Library
 	// RunTimeout is the deadline of a run, counted from its creation.
 	// Defaults to RunTimeoutDefault.

@@ -55,10 +55,10 @@ var (
 
 // Service starts, reads and ends runs.
 type Service struct {
-	Store   store.Store
+	Store store.Store
 	// Techniques resolves technique references for a workspace.
 	Techniques *technique.Library
-	Jobs    JobInserter
+	Jobs       JobInserter
 	// CheckURL decides whether a media input URL may be fetched.
 	CheckURL func(string) error
 	Limits   technique.Limits

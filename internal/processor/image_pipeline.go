@@ -37,7 +37,7 @@ type imageOp func(img image.Image) (image.Image, error)
 // imageOpBuilders parse an operation's arguments at load time into the
 // function that applies it.
 func imageOpBuilders() map[string]func(args json.RawMessage) (imageOp, error) {
-	return map[string]func(json.RawMessage) (imageOp, error){
+	ops := map[string]func(json.RawMessage) (imageOp, error){
 		"auto_levels": func(args json.RawMessage) (imageOp, error) {
 			if err := decodeArgs(args, &struct{}{}); err != nil {
 				return nil, err
@@ -79,6 +79,10 @@ func imageOpBuilders() map[string]func(args json.RawMessage) (imageOp, error) {
 		"fit":    sizeOp("fit", imageproc.Fit),
 		"fill":   sizeOp("fill", imageproc.Fill),
 	}
+	for name, b := range moreImageOps() {
+		ops[name] = b
+	}
+	return ops
 }
 
 func sizeOp(name string, f func(image.Image, int, int) (*image.NRGBA, error)) func(json.RawMessage) (imageOp, error) {
@@ -221,7 +225,8 @@ func (ip ImagePipeline) Run(ctx context.Context, call *Call) (map[string]Value, 
 // load but report themselves (and so their techniques) unavailable.
 func Builtin() Registry {
 	r := Registry{
-		"image.pipeline": ImagePipeline{},
+		"image.pipeline":  ImagePipeline{},
+		"image.composite": ImageComposite{},
 		"text.template":  TextTemplate{},
 	}
 	for name, p := range VideoModels(NewFFmpeg(FFmpegConfig{})) {

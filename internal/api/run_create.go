@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -117,7 +118,7 @@ func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkC
 			v.Add("idempotency_key", "must not be empty")
 		}
 	}
-	if len(p.IdempotencyKey) > maxIdempotencyKeyLength {
+	if utf8.RuneCountInString(p.IdempotencyKey) > maxIdempotencyKeyLength {
 		v.Add("idempotency_key", fmt.Sprintf("must be at most %d characters", maxIdempotencyKeyLength))
 	}
 	return p, v.Err()

@@ -13,7 +13,10 @@ import (
 
 // ImageComposite lays one image over another: a logo on a product shot, a
 // watermark, a frame.
-type ImageComposite struct{}
+type ImageComposite struct {
+	// Slots, when set, bounds the image steps processing at once.
+	Slots imageSlots
+}
 
 type compositeParams struct {
 	X       int     `json:"x"`
@@ -59,11 +62,16 @@ func parseComposite(params map[string]any) (compositeParams, error) {
 	return p, nil
 }
 
-func (ImageComposite) Run(ctx context.Context, call *Call) (map[string]Value, error) {
+func (ic ImageComposite) Run(ctx context.Context, call *Call) (map[string]Value, error) {
 	p, err := parseComposite(call.Params)
 	if err != nil {
 		return nil, Permanent(CodeInternalError, "The technique's composite parameters are invalid.", err)
 	}
+	release, err := ic.Slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	decode := func(port string) (image.Image, error) {
 		img, _, err := imageproc.Decode(bytes.NewReader(call.Inputs[port].Data), MaxPixelsDefault)
 		if err != nil {

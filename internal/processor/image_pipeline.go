@@ -20,6 +20,28 @@ import (
 type ImagePipeline struct {
 	// MaxPixels bounds decoded images (and so memory). Defaults to 50 MP.
 	MaxPixels int
+	// Slots, when set, bounds the image steps processing at once.
+	Slots imageSlots
+}
+
+// ImageSlotsDefault is how many image steps run at once per process.
+const ImageSlotsDefault = 2
+
+// imageSlots is a counting semaphore shared by the image models.
+type imageSlots chan struct{}
+
+// acquire waits for a slot; the returned function gives it back. A nil
+// semaphore does not limit.
+func (s imageSlots) acquire(ctx context.Context) (func(), error) {
+	if s == nil {
+		return func() {}, nil
+	}
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // MaxPixelsDefault is the default of ImagePipeline.MaxPixels.
@@ -189,6 +211,11 @@ func (ip ImagePipeline) Run(ctx context.Context, call *Call) (map[string]Value, 
 	if err != nil {
 		return nil, Permanent(CodeInternalError, "The technique's image operations are invalid.", err)
 	}
+	release, err := ip.Slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	in := call.Inputs["image"]
 	maxPixels := ip.MaxPixels
 	if maxPixels <= 0 {
@@ -224,10 +251,13 @@ func (ip ImagePipeline) Run(ctx context.Context, call *Call) (map[string]Value, 
 // ffmpeg and ffprobe on PATH, looked up here once; without them they still
 // load but report themselves (and so their techniques) unavailable.
 func Builtin() Registry {
+	// Large images take hundreds of megabytes each; bounding how many are
+	// decoded at once bounds memory whatever the worker concurrency.
+	slots := make(imageSlots, ImageSlotsDefault)
 	r := Registry{
-		"image.pipeline":  ImagePipeline{},
-		"image.composite": ImageComposite{},
-		"text.template":  TextTemplate{},
+		"image.pipeline":  ImagePipeline{Slots: slots},
+		"image.composite": ImageComposite{Slots: slots},
+		"text.template":   TextTemplate{},
 	}
 	for name, p := range VideoModels(NewFFmpeg(FFmpegConfig{})) {
 		r[name] = p

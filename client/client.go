@@ -470,10 +470,13 @@ func orPtr[T any](a, b *T) *T {
 type RunsService struct{ c *Client }
 
 // Create starts a run of the technique (slug or tech_ id). An empty Mode is
-// sent as "async". When the server replays an earlier run for the same
+// sent as "async"; a nil p sends no inputs (the server answers 400). When the server replays an earlier run for the same
 // idempotency key, the run's Response.Replayed() is true.
 func (s *RunsService) Create(ctx context.Context, technique string, p *RunCreateParams, opts ...RequestOption) (*Run, error) {
-	body := *p
+	var body RunCreateParams
+	if p != nil {
+		body = *p
+	}
 	if body.Mode == "" {
 		body.Mode = "async"
 	}

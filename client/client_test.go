@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -234,4 +235,35 @@ func TestNoAuthorizationWithoutKey(t *testing.T) {
 	_, err := client.New(srv.URL, "", nil).Do(context.Background(), http.MethodGet, "/x", nil)
 	require.NoError(t, err)
 	require.Empty(t, auth)
+}
+
+// Start a run and wait for its outputs. (Compiled, not run: it needs a
+// florad to talk to.)
+func ExampleClient_WaitForRun() {
+	ctx := context.Background()
+	c := client.New("http://127.0.0.1:8080", "sk_live_...", nil)
+
+	run, err := c.Runs.Create(ctx, "prompt-expander", &client.RunCreateParams{
+		Inputs:         []client.Input{{ID: "prompt", Type: "text", Value: "a lighthouse at dawn"}},
+		IdempotencyKey: "lighthouse-1", // retrying with the same key never pays twice
+	})
+	if e := client.AsAPIError(err); e != nil && e.Code == "insufficient_credits" {
+		fmt.Printf("need %d credits, have %d\n", *e.Required, *e.Available)
+		return
+	} else if err != nil {
+		fmt.Println(err)
+		return
+	}
+	run, err = c.WaitForRun(ctx, "prompt-expander", run.RunID)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if run.Status == client.StatusFailed {
+		fmt.Println("failed:", run.ErrorCode, run.ErrorMessage)
+		return
+	}
+	for _, o := range run.Outputs {
+		fmt.Println(o.OutputID, o.URL)
+	}
 }

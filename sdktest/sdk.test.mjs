@@ -248,3 +248,47 @@ test('404: unknown techniques and runs are NotFoundError', async () => {
     'not_found',
   );
 });
+
+test('techniques.runs.list auto-paginates the run history', async () => {
+  const mine = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await client.techniques.runs.create('prompt-expander', {
+      mode: 'async',
+      inputs: [{ id: 'prompt', type: 'text', value: `history ${i}` }],
+    });
+    mine.push(r.run_id);
+  }
+  // limit 2 spreads even these five over three pages, so the SDK follows
+  // meta.next_cursor as ?cursor= several times.
+  const ids = [];
+  let previous = Infinity;
+  for await (const run of client.techniques.runs.list({ limit: 2 })) {
+    assert.match(run.run_id, /^run_/);
+    assert.equal(run.technique_run_id, run.run_id);
+    assert.match(run.technique.technique_id, /^tech_/);
+    assert.equal(typeof run.technique.name, 'string');
+    assert.equal(typeof run.workspace_id, 'string');
+    assert.ok(run.created_at <= previous, 'newest first');
+    previous = run.created_at;
+    ids.push(run.run_id);
+  }
+  assert.equal(new Set(ids).size, ids.length, `a run came twice: ${ids}`);
+  for (const id of mine) assert.ok(ids.includes(id), `run ${id} missing from the history`);
+
+  // Filters ride along on every page.
+  const filtered = [];
+  for await (const run of client.techniques.runs.list({ limit: 2, technique_id: 'prompt-expander' })) {
+    assert.equal(run.technique.name, 'Prompt Expander');
+    filtered.push(run.run_id);
+  }
+  assert.equal(new Set(filtered).size, filtered.length);
+  for (const id of mine) assert.ok(filtered.includes(id));
+
+  let pages = 0;
+  for (let page = await client.techniques.runs.list({ limit: 2 }); ; page = await page.getNextPage()) {
+    pages++;
+    assert.ok(page.technique_runs.length <= 2);
+    if (!page.hasNextPage()) break;
+  }
+  assert.equal(pages, Math.ceil(ids.length / 2));
+});

@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/florad/florad/internal/app"
 	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/webhook"
 	"github.com/florad/florad/internal/workspace"
 )
 
@@ -26,6 +28,7 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		wsName  *string
 		wsID    *string
 		credits *int64
+		overlap *time.Duration
 	)
 	switch name {
 	case "workspace create":
@@ -38,6 +41,9 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		credits = fs.Int64("credits", 0, "credits to grant (required, positive)")
 	case "techniques list", "techniques apply":
 		wsID = fs.String("workspace", "", "workspace id, ws_...: its own techniques (apply: make it private to it)")
+	case "key rotate-webhook-secret":
+		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
+		overlap = fs.Duration("overlap", webhook.OverlapDefault, "how long the replaced secret keeps signing too")
 	case "key revoke", "workspace list", "techniques validate":
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q; see 'florad help'", name)}
@@ -205,6 +211,22 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 			return printJSON(stdout, map[string]any{"key_id": pos[0], "revoked": true})
 		}
 		fmt.Fprintf(stdout, "revoked key %s\n", pos[0])
+	case "key rotate-webhook-secret":
+		if err := required("workspace", *wsID); err != nil {
+			return err
+		}
+		rot, err := (&webhook.Service{Store: st}).RotateSecret(ctx, *wsID, *overlap)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, rot)
+		}
+		fmt.Fprintf(stdout, "workspace       %s\nwebhook secret  %s\n", rot.WorkspaceID, rot.Secret)
+		if *overlap > 0 {
+			fmt.Fprintf(stdout, "the previous secret also signs until %s\n",
+				time.UnixMilli(rot.PreviousSecretExpiresAt).UTC().Format(time.RFC3339))
+		}
 	case "credits grant":
 		if err := required("workspace", *wsID); err != nil {
 			return err

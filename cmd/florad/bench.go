@@ -28,8 +28,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	accessLog := fs.Bool("access-log", true, "have florad encode its JSON access log (to io.Discard), as 'serve' does")
 	getRuns := fs.Int("get-runs", 1000, "runs created up front for GET to poll round-robin")
 	noiseGate := fs.Float64("noise-gate", 0.1, "CPU cores other processes may use during a window before it is measured again")
-	noiseRetries := fs.Int("noise-retries", 2, "how many times a noisy window is measured again")
-	quietWait := fs.Duration("quiet-wait", 30*time.Second, "before each window, wait up to this long for other processes to fall under the noise gate (0: never wait)")
+	noiseRetries := fs.Int("noise-retries", 1, "how many times a noisy window is measured again")
+	quietWait := fs.Duration("quiet-wait", 10*time.Second, "before each window, wait up to this long for other processes to fall under the noise gate (0: never wait)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per window to PREFIX-SCENARIO-SERVER-cN.pprof")
 	asJSON := fs.Bool("json", false, "print every figure as JSON")
 	if _, err := parseInterspersed(fs, args); err != nil {

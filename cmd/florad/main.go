@@ -26,12 +26,15 @@ Usage:
   florad workspace list                              list workspaces
   florad key create --workspace ws_...               issue an API key (shown once)
   florad key revoke KEY_ID                           revoke an API key at once
+  florad key rotate-webhook-secret --workspace ws_... [--overlap 24h]
+                                                     new webhook secret; the old one signs during the overlap
   florad credits grant --workspace ws_... --credits N
   florad credits balance --workspace ws_...
   florad techniques list [--workspace ws_...]        list the techniques (public, or a workspace's view)
   florad techniques apply FILE [--workspace ws_...]  add or update a technique (a new version)
   florad techniques validate FILE                    check a technique file without applying it
   florad bench [flags]                               measure throughput and latency
+  florad bench-image [flags]                         time portrait-enhancer on a 12 MP JPEG next to vips
 
 Every command takes --data DIR (env FLORA_DATA_DIR, default ./data) or
 --database-url postgres://... (env FLORA_DATABASE_URL); admin
@@ -77,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, cmd, rest, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
+	case "bench-image":
+		return cmdBenchImage(ctx, rest, stdout, stderr)
 	case "workspace", "key", "credits", "techniques":
 		if sub == "" {
 			return &usageError{fmt.Sprintf("%s needs a subcommand; see 'florad help'", cmd)}
@@ -92,7 +97,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			// An unknown or malformed flag is a usage error: exit code 2.
+			return nil, &usageError{err.Error()}
 		}
 		if fs.NArg() == 0 {
 			return pos, nil

@@ -86,7 +86,7 @@ func TestScaleOut(t *testing.T) {
 
 	transport := &http.Transport{MaxIdleConnsPerHost: 32}
 	t.Cleanup(transport.CloseIdleConnections)
-	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	hc := &http.Client{Transport: transport, Timeout: time.Minute} // also bounds the event streams
 	clients := [2]*client.Client{client.New(baseURL[0], key.Key, hc), client.New(baseURL[1], key.Key, hc)}
 	ctx := context.Background()
 	cost := map[string]int64{}
@@ -121,19 +121,35 @@ func TestScaleOut(t *testing.T) {
 	st, err := sqlstore.OpenPostgres(ctx, sqlstore.PostgresConfig{URL: dbURL, MaxConns: 2})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	countRunning := func() int {
-		var n int
-		require.NoError(t, st.WriterDB().QueryRowContext(ctx,
-			`SELECT count(*) FROM runs WHERE workspace_id = $1 AND status = 'running'`, ws.ID).Scan(&n))
-		return n
+	// Until the second half is sent, every running portrait-enhancer run is
+	// a held one, and a held run keeps its worker slot until release.
+	heldRunning := func() []string {
+		rows, err := st.WriterDB().QueryContext(ctx, `SELECT id FROM runs
+			WHERE workspace_id = $1 AND status = 'running' AND technique_slug = 'portrait-enhancer'`, ws.ID)
+		require.NoError(t, err)
+		defer rows.Close()
+		var ids []string
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			ids = append(ids, id)
+		}
+		require.NoError(t, rows.Err())
+		return ids
 	}
 
 	submit(0, requests/2)
+	var held []string
 	scaleoutEventually(t, 20*time.Second, "both workers full of held runs", func() bool {
-		return countRunning() == 2*concurrency
+		held = heldRunning()
+		return len(held) == 2*concurrency
 	})
+	// Each held run is streamed through the API that did not create it
+	// (requests alternate; the stream is read from the database, so either
+	// API serves it), across the kill and the takeover.
+	streams := scaleoutStreams(t, clients, results, reqs, held)
 	require.NoError(t, workers[0].cmd.Process.Signal(syscall.SIGKILL))
-	workers[0].wait(t, 10*time.Second)
+	require.Error(t, workers[0].wait(t, 10*time.Second), "worker-0 dies of the SIGKILL")
 	killedAt := time.Now()
 	t.Logf("SIGKILLed worker-0 holding %d running runs, %s after start", concurrency, killedAt.Sub(begin).Round(time.Millisecond))
 	images.release()
@@ -185,6 +201,9 @@ func TestScaleOut(t *testing.T) {
 	})
 	t.Logf("%d runs (%d requests) finished %s after the kill, %s after start",
 		wantRuns, requests, time.Since(killedAt).Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+	for id, last := range streams.wait(t) {
+		require.Equal(t, client.EventCompleted, last, "stream of held run %s through the other API", id)
+	}
 
 	var spent int64
 	for id, r := range final {
@@ -281,6 +300,72 @@ func TestScaleOut(t *testing.T) {
 		require.NoError(t, p.wait(t, 20*time.Second), "%s exit", p.name)
 	}
 	t.Logf("total %s", time.Since(begin).Round(time.Millisecond))
+}
+
+// scaleoutStreamSet follows the event streams of some runs to their end.
+type scaleoutStreamSet struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	last map[string]string // run id → type of the last event, or the error
+}
+
+// scaleoutStreams opens the event stream of each run through the API
+// process that did not create it, and reads it in the background.
+func scaleoutStreams(t *testing.T, clients [2]*client.Client, results []scaleoutResult, reqs []scaleoutReq, runIDs []string) *scaleoutStreamSet {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	t.Cleanup(cancel)
+	set := &scaleoutStreamSet{last: map[string]string{}}
+	for _, id := range runIDs {
+		creator := -1
+		for i, res := range results {
+			if res.runID == id && !res.replayed {
+				creator = reqs[i].api
+			}
+		}
+		require.NotEqual(t, -1, creator, "run %s", id)
+		stream, err := clients[1-creator].Runs.Events(ctx, "portrait-enhancer", id, "")
+		require.NoError(t, err)
+		set.wg.Go(func() {
+			defer stream.Close()
+			last := ""
+			for {
+				ev, err := stream.Next()
+				if err != nil {
+					if err != io.EOF {
+						last = err.Error()
+					}
+					break
+				}
+				last = ev.Type
+				if ev.Final() {
+					break
+				}
+			}
+			set.mu.Lock()
+			set.last[id] = last
+			set.mu.Unlock()
+		})
+	}
+	return set
+}
+
+// wait returns each stream's last event type once all have ended.
+func (s *scaleoutStreamSet) wait(t *testing.T) map[string]string {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("event streams still open 20 s after every run ended")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // scaleoutReq is one run request of the test.

@@ -43,6 +43,19 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) error {
 			return validation.New("last_event_id", "must be the id of an event this stream sent")
 		}
 		after = n
+		if run.Finished() {
+			// An ended run has all its events: when none follows the
+			// resume point, none ever will. 204 is what tells an
+			// EventSource, which reconnects after every close, to stop.
+			events, err := s.Store.RunEventList(r.Context(), run.ID, after, 1)
+			if err != nil {
+				return err
+			}
+			if len(events) == 0 {
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			}
+		}
 	}
 	return s.streamRun(w, r, run, after)
 }
@@ -61,6 +74,11 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, run *store.Ru
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The headers go out now: a resumed stream may have nothing to send
+	// for a while, and its client must see that it is connected.
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
 
 	send := func(id int64, typ string, data any) error {
 		b, err := json.Marshal(data)
@@ -135,6 +153,13 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, run *store.Ru
 			continue
 		}
 		if time.Since(lastWrite) >= streamKeepAlive {
+			// A resume point past the run's final event (a made-up id)
+			// would otherwise wait forever once the run ended.
+			if cur, err := s.Store.RunGetByID(ctx, run.ID); err == nil && cur.Finished() {
+				if more, err := s.Store.RunEventList(ctx, run.ID, after, 1); err == nil && len(more) == 0 {
+					return nil
+				}
+			}
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return nil
 			}

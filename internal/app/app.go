@@ -275,7 +275,9 @@ func (a *App) Run(ctx context.Context) error {
 				log.Warn("requeued jobs left running by a process that died", "jobs", n)
 			}
 		}
-		if err := a.river.Start(ctx); err != nil {
+		// Not ctx itself: River hard-stops (canceling running jobs) when its
+		// start context ends, and SIGTERM must drain jobs through Stop below.
+		if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("error starting River: %w", err)
 		}
 		rescueDone := make(chan struct{})

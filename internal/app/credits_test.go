@@ -51,11 +51,12 @@ func TestInsufficientCredits(t *testing.T) {
 // balance the workspace ever had.
 func TestCreditRace(t *testing.T) {
 	t.Parallel()
-	const paid = 10 // prompt-expander costs one credit
+	const paid = 8 // prompt-expander costs one credit
 	b := setupWith(t, setupOpts{credits: paid})
 	ctx := context.Background()
 
 	var (
+		ready    sync.WaitGroup
 		start    = make(chan struct{})
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -65,8 +66,10 @@ func TestCreditRace(t *testing.T) {
 	)
 	for i := range 3 * paid {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
+			ready.Done()
 			<-start
 			r, err := b.client.Runs.Create(ctx, "prompt-expander", promptRun("race "+string(rune('a'+i))))
 			switch e := client.AsAPIError(err); {
@@ -81,6 +84,7 @@ func TestCreditRace(t *testing.T) {
 			}
 		}()
 	}
+	ready.Wait() // all at the barrier, then all at once
 	close(start)
 	wg.Wait()
 	close(otherErr)

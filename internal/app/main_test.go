@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +33,55 @@ import (
 // loopback httptest server.
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	dir, err := migratedTemplate()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error preparing the template database:", err)
+		os.Exit(1)
+	}
+	templateDir = dir
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		_ = os.RemoveAll(dir)
+		os.Exit(code)
+	}))
+}
+
+// templateDir holds a data folder whose database is fully migrated. Every
+// setup starts from a copy of it: migrating a fresh SQLite database is
+// most of an app's start (seconds under the race detector), and the tests
+// here are about the API, not migrations, which cmd/florad's first-start
+// test and the store's own tests exercise on empty folders.
+var templateDir string //nolint:gochecknoglobals // set once by TestMain, read-only after
+
+func migratedTemplate() (string, error) {
+	dir, err := os.MkdirTemp("", "florad-app-template-")
+	if err != nil {
+		return "", err
+	}
+	s, err := app.OpenStore(context.Background(), app.Config{DataDir: dir})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	if err := s.Close(); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// copyTemplate copies the template's files (not its folders) into dir.
+func copyTemplate(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(templateDir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(templateDir, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name()), data, 0o600))
+	}
 }
 
 // startCredits is the balance of the workspace setup creates.
@@ -51,9 +102,12 @@ type testBundle struct {
 	images *httptest.Server
 }
 
+// setupOpts changes what setupWith starts.
 type setupOpts struct {
+	// configure edits the app's Config before the app is built.
 	configure func(*app.Config)
-	credits   int64
+	// credits is the workspace's starting balance; 0 means startCredits.
+	credits int64
 }
 
 // setup starts an app with Dev on and a workspace holding startCredits.
@@ -65,8 +119,10 @@ func setup(t *testing.T) *testBundle {
 func setupWith(t *testing.T, o setupOpts) *testBundle {
 	t.Helper()
 	logs := &syncBuffer{}
+	dataDir := t.TempDir()
+	copyTemplate(t, dataDir)
 	cfg := app.Config{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Workers: true,
+		Addr: "127.0.0.1:0", DataDir: dataDir, Dev: true, Workers: true,
 		SQLiteSynchronous: "NORMAL", ShutdownTimeout: 10 * time.Second,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -74,9 +130,7 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 		o.configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t0 := time.Now()
 	a, err := app.New(ctx, cfg)
-	t.Logf("TIMING new %v", time.Since(t0))
 	if err != nil {
 		cancel()
 		require.NoError(t, err)
@@ -92,8 +146,6 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 		images.Close()
 		transport.CloseIdleConnections()
 		cancel()
-		t1 := time.Now()
-		defer func() { t.Logf("TIMING stop %v", time.Since(t1)) }()
 		select {
 		case err := <-done:
 			require.NoError(t, err)
@@ -115,8 +167,8 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 	return b
 }
 
-// newWorkspace creates a workspace with credits (negative means none) and a
-// key.
+// newWorkspace creates a workspace with credits (zero or negative: none)
+// and a key.
 func (b *testBundle) newWorkspace(t *testing.T, credits int64) (wsID, keyID, key string) {
 	t.Helper()
 	ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -100,6 +101,7 @@ type execution struct {
 	inputs   map[string]*inputValue                // technique input id → fetched value
 	partial  map[string]float64                    // running step → share done
 	lastSave time.Time
+	files    []string // downloaded video inputs, removed when Execute returns
 }
 
 type inputValue struct {
@@ -120,6 +122,7 @@ func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Techniq
 	for _, in := range r.Inputs {
 		x.inputs[in.ID] = &inputValue{}
 	}
+	defer x.removeFiles()
 	done, err := e.cfg.Store.RunStepList(ctx, r.ID)
 	if err != nil {
 		return nil, err
@@ -373,12 +376,35 @@ func (x *execution) fetch(ctx context.Context, in store.RunInput) (processor.Val
 	if in.Type == technique.TypeVideoURL {
 		o = netguard.FetchOptions{MaxBytes: x.e.cfg.MaxVideoBytes, Accept: []netguard.Kind{netguard.KindVideo}}
 	}
-	f, err := netguard.Fetch(ctx, x.e.cfg.HTTPClient, in.Value, o)
+	var v processor.Value
+	var err error
+	if in.Type == technique.TypeVideoURL {
+		// Videos go to a temporary file, shared by every step that reads
+		// it: ffmpeg reads files anyway, and up to MaxVideoBytes should
+		// not sit in memory for the whole run.
+		var path, ct string
+		if path, ct, err = netguard.FetchToFile(ctx, x.e.cfg.HTTPClient, in.Value, "", o); err == nil {
+			x.mu.Lock()
+			x.files = append(x.files, path)
+			x.mu.Unlock()
+			v = processor.Value{Type: in.Type, Path: path, ContentType: ct}
+		}
+	} else {
+		var f *netguard.Fetched
+		if f, err = netguard.Fetch(ctx, x.e.cfg.HTTPClient, in.Value, o); err == nil {
+			v = processor.Value{Type: in.Type, Data: f.Body, ContentType: f.ContentType}
+		}
+	}
 	switch {
 	case err == nil:
-		return processor.Value{Type: in.Type, Data: f.Body, ContentType: f.ContentType}, nil
+		return v, nil
 	case ctx.Err() != nil:
 		return processor.Value{}, ctx.Err()
+	case !errors.Is(err, netguard.ErrUnreachable) && !errors.Is(err, netguard.ErrTooLarge) &&
+		!errors.Is(err, netguard.ErrInvalidContent):
+		// A local failure writing the download (a full disk): not the
+		// input's fault, and worth a retry.
+		return processor.Value{}, fmt.Errorf("error downloading input %q: %w", in.ID, err)
 	case errors.Is(err, netguard.ErrTooLarge), errors.Is(err, netguard.ErrInvalidContent):
 		return processor.Value{}, processor.Permanent(processor.CodeInputInvalid,
 			fmt.Sprintf("Input %q: %s", in.ID, err.Error()), err)
@@ -386,6 +412,18 @@ func (x *execution) fetch(ctx context.Context, in store.RunInput) (processor.Val
 		return processor.Value{}, processor.Permanent(processor.CodeInputUnreachable,
 			fmt.Sprintf("Input %q could not be fetched: %s", in.ID, err.Error()), err)
 	}
+}
+
+// removeFiles deletes the downloaded inputs; every step is over by then.
+func (x *execution) removeFiles() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, f := range x.files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			x.e.cfg.Logger.Warn("error removing downloaded input", "run_id", x.run.ID, "error", err)
+		}
+	}
+	x.files = nil
 }
 
 // store keeps a step's output: media goes to the blob store, text stays in

@@ -386,6 +386,8 @@ func TestExecuteFirstFailureCancelsSiblings(t *testing.T) {
 		case <-cStarted:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-time.After(signalTimeout):
+			return nil, errors.New("c never started next to b")
 		}
 		return nil, bErr
 	})

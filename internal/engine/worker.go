@@ -166,9 +166,10 @@ func (w *RunWorker[TDriver]) Work(ctx context.Context, job *river.Job[run.Execut
 	stopBeat := w.heartbeat(runCtx, r.ID, job.ID, func() { cancelRun(errRunEnded) })
 	outputs, err := e.Execute(runCtx, r, t)
 	stopBeat()
-	if errors.Is(context.Cause(runCtx), errRunEnded) {
+	if errors.Is(context.Cause(runCtx), errRunEnded) || errors.Is(err, store.ErrRunFinished) {
 		// Canceled through the API: the run already ended, refunded, with
-		// its events; the running step was stopped. Only the job remains.
+		// its events; the running step was stopped, or finished before this
+		// worker noticed and had its result refused. Only the job remains.
 		return nil
 	}
 	if err == nil {

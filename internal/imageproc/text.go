@@ -18,7 +18,8 @@ const maxTextSize = 1024
 
 // DrawText returns a copy of img with text drawn in colour c using the Go
 // Regular font at size pixels (the em height). at is the top-left corner of
-// the text block: the first line's baseline sits one ascent below it. Lines
+// the text block, measured from img's top-left corner; the first line's
+// baseline sits one ascent below it. Lines
 // are split on "\n" and spaced by the font's line height; there is no
 // wrapping. Any UTF-8 is accepted: invalid bytes render as U+FFFD, and
 // characters the font lacks as its placeholder box. size is clamped to 1024;

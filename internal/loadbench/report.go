@@ -216,6 +216,10 @@ func (r *Report) WriteText(w io.Writer) error {
 			return err
 		}
 	}
+	if n, total := r.noisyWindows(); n > 0 {
+		fmt.Fprintf(w, "\nNoise: in %d of %d kept windows other processes used more than %.2f cores (column 'other CPU');\n"+
+			"those figures understate what this machine can do, florad and baseline alike.\n", n, total, s.NoiseGateCores)
+	}
 	if scenarioHasGet(r.Rows) {
 		fmt.Fprintf(w, "\nGET p99 must also stay under %s from %d connections.\n", GetP99Limit, GetP99LimitConns)
 	}
@@ -228,6 +232,19 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintln(w, "  "+f)
 	}
 	return nil
+}
+
+// noisyWindows counts the kept windows that ran beside foreign load.
+func (r *Report) noisyWindows() (noisy, total int) {
+	for _, row := range r.Rows {
+		for _, st := range []Stats{row.Florad, row.Baseline} {
+			total++
+			if st.OtherCores != nil && *st.OtherCores > r.Settings.NoiseGateCores {
+				noisy++
+			}
+		}
+	}
+	return noisy, total
 }
 
 func scenarioHasGet(rows []*Row) bool {

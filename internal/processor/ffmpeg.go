@@ -39,6 +39,7 @@ type FFmpeg struct {
 	ffprobePath string
 	unavailable string
 	tempDir     string
+	probes      probeCache
 	// started, when set (by tests), is told the pid of every child.
 	started func(pid int)
 }
@@ -70,11 +71,11 @@ func NewFFmpeg(cfg FFmpegConfig) *FFmpeg {
 // Unavailable says why video models cannot run here, or "".
 func (f *FFmpeg) Unavailable() string { return f.unavailable }
 
-// inputFormats are the demuxers ffmpeg may use on a client's video. Inputs
-// already sniffed as video by the fetcher, but a processor must not trust
-// that: demuxers such as HLS or concat follow references inside the file to
-// other files and URLs, which would let a crafted input read this server's
-// files or reach its network.
+// inputFormats are the demuxers ffmpeg may use on a client's video. The
+// fetcher only accepts what sniffs as video, but a processor does not rely
+// on that: demuxers such as HLS, concat or image sequences follow
+// references inside the file to other files and URLs, which would let a
+// crafted input read this server's files or reach its network.
 const inputFormats = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpeg,mpegts,flv,ogg,asf,h264,hevc,m4v,yuv4mpegpipe"
 
 // untrustedInput is the ffmpeg/ffprobe input options for a client file.
@@ -102,7 +103,6 @@ const killWait = 5 * time.Second
 // command builds a child process tied to ctx.
 func (f *FFmpeg) command(ctx context.Context, bin string, args []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = nil
 	cmd.WaitDelay = killWait
 	configureKill(cmd)
 	return cmd
@@ -179,9 +179,9 @@ func (f *FFmpeg) runFFprobe(ctx context.Context, args []string) ([]byte, error) 
 // exitError classifies how a child ended. The context's end wins (the
 // engine tells cancellation from timeout); a non-zero exit means ffmpeg
 // refused the input or the work, which another try would not change; a
-// child killed by a signal we did not send (the OOM killer) is worth a
-// retry. ffmpeg's own words go to the log through Err, never to the
-// client: they name scratch files.
+// child killed by a signal we did not send (the OOM killer), or one that
+// ran out of disk or memory, is worth a retry. ffmpeg's own words go to
+// the log through Err, never to the client: they name scratch files.
 func (f *FFmpeg) exitError(ctx context.Context, name string, err error, stderr *tailBuffer) error {
 	if err == nil {
 		return nil
@@ -189,7 +189,13 @@ func (f *FFmpeg) exitError(ctx context.Context, name string, err error, stderr *
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	detail := fmt.Errorf("%s: %w: %s", name, err, stderr.lastLines(5))
+	tail := stderr.lastLines(5)
+	detail := fmt.Errorf("%s: %w: %s", name, err, tail)
+	if strings.Contains(tail, "No space left on device") || strings.Contains(tail, "Cannot allocate memory") {
+		// This machine's trouble, not the input's: another try (maybe
+		// on another worker) may well pass.
+		return Transient(CodeInternalError, "The server ran out of room processing the video.", detail)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.Exited() {
 		return Permanent(CodeInputInvalid, "The video could not be processed: it may be corrupt or in an unsupported format.", detail)

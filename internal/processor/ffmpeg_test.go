@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +60,23 @@ func TestFitEven(t *testing.T) {
 	}
 }
 
+func TestMP4SizeTurnsTheBox(t *testing.T) {
+	t.Parallel()
+
+	p := &mp4Params{}
+	require.NoError(t, p.check())
+	tests := []struct{ w, h, wantW, wantH int }{
+		{3840, 2160, 1920, 1080}, // landscape 4K into 1920×1080
+		{2160, 3840, 1080, 1920}, // portrait 4K into 1080×1920
+		{1080, 1920, 1080, 1920}, // portrait HD stays
+		{2000, 2000, 1080, 1080}, // square: the short side bounds
+	}
+	for _, tt := range tests {
+		w, h := p.size(&VideoInfo{Width: tt.w, Height: tt.h})
+		require.Equal(t, [2]int{tt.wantW, tt.wantH}, [2]int{w, h}, "%dx%d", tt.w, tt.h)
+	}
+}
+
 func TestParseProbe(t *testing.T) {
 	t.Parallel()
 
@@ -87,4 +106,32 @@ func TestParseProbe(t *testing.T) {
 	pe := AsError(err)
 	require.Equal(t, CodeInputInvalid, pe.Code)
 	require.Equal(t, "The input has no video stream.", pe.Message)
+}
+
+func TestExitErrorClassifies(t *testing.T) {
+	t.Parallel()
+
+	exit1 := exec.Command("sh", "-c", "exit 1").Run()
+	require.Error(t, exit1)
+	f := &FFmpeg{}
+	tail := func(s string) *tailBuffer {
+		b := &tailBuffer{max: 1024}
+		_, _ = b.Write([]byte(s))
+		return b
+	}
+
+	pe := AsError(f.exitError(t.Context(), "ffmpeg", exit1, tail("/tmp/florad-video-1/input: Invalid data found when processing input\n")))
+	require.Equal(t, CodeInputInvalid, pe.Code)
+	require.False(t, pe.Transient)
+	require.NotContains(t, pe.Message, "/tmp", "scratch paths stay in the log")
+	require.ErrorContains(t, pe, "Invalid data found", "ffmpeg's words reach the log")
+
+	pe = AsError(f.exitError(t.Context(), "ffmpeg", exit1, tail("av_interleaved_write_frame(): No space left on device\n")))
+	require.Equal(t, CodeInternalError, pe.Code)
+	require.True(t, pe.Transient, "a full disk is not the input's fault")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, f.exitError(ctx, "ffmpeg", exit1, tail("")), context.Canceled)
+	require.NoError(t, f.exitError(t.Context(), "ffmpeg", nil, tail("")))
 }

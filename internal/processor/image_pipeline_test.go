@@ -175,7 +175,7 @@ func TestImagePipelineCheckParams(t *testing.T) {
 	}{
 		"no params":         {params: nil, want: "ops must list at least one operation"},
 		"empty ops":         {params: map[string]any{"ops": []any{}}, want: "ops must list at least one operation"},
-		"unknown op":        {params: map[string]any{"ops": ops(map[string]any{"blur": nil})}, want: `ops[0]: unknown operation "blur"`},
+		"unknown op":        {params: map[string]any{"ops": ops(map[string]any{"no_such_op": nil})}, want: `ops[0]: unknown operation "no_such_op"`},
 		"two ops in one":    {params: map[string]any{"ops": ops(map[string]any{"auto_levels": nil, "upscale": nil})}, want: "ops[0] must have exactly one key"},
 		"unknown top key":   {params: map[string]any{"ops": ops(map[string]any{"auto_levels": nil}), "qualty": 80}, want: `unknown field "qualty"`},
 		"unknown op arg":    {params: map[string]any{"ops": ops(map[string]any{"upscale": map[string]any{"factr": 2}})}, want: `ops[0]: unknown field "factr"`},

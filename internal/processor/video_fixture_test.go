@@ -41,8 +41,6 @@ type videoSpec struct {
 	codec string
 	// ext is the container, by file extension; mp4 unless set.
 	ext string
-	// rotate sets a display rotation (as a phone would), in degrees.
-	rotate int
 }
 
 // makeVideo generates the video into a test folder and returns its path.
@@ -51,8 +49,7 @@ func makeVideo(t *testing.T, s videoSpec) string {
 	requireFFmpeg(t)
 	s.codec = cmpOr(s.codec, "libx264")
 	s.ext = cmpOr(s.ext, "mp4")
-	dir := t.TempDir()
-	path := filepath.Join(dir, "in."+s.ext)
+	path := filepath.Join(t.TempDir(), "in."+s.ext)
 	dur := strconv.FormatFloat(s.seconds, 'f', 3, 64)
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d:duration=%s", s.width, s.height, s.fps, dur)}
@@ -63,17 +60,7 @@ func makeVideo(t *testing.T, s videoSpec) string {
 	if s.codec == "libx264" {
 		args = append(args, "-preset", "ultrafast")
 	}
-	out := path
-	if s.rotate != 0 {
-		out = filepath.Join(dir, "unrotated."+s.ext)
-	}
-	ffmpegCmd(t, append(args, out)...)
-	if s.rotate != 0 {
-		// Encoding drops a rotate tag; a stream copy keeps it as the
-		// display matrix phones write.
-		ffmpegCmd(t, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", out, "-c", "copy",
-			"-metadata:s:v:0", "rotate="+strconv.Itoa(s.rotate), path)
-	}
+	ffmpegCmd(t, append(args, path)...)
 	return path
 }
 

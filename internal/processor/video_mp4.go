@@ -20,9 +20,9 @@ import (
 // carry the place they were shot).
 type mp4Params struct {
 	// MaxWidth and MaxHeight bound the size, keeping the aspect ratio and
-	// never scaling up. The box turns with the video, so a portrait phone
-	// video fits in 1080×1920 rather than shrinking to 1080 pixels' height
-	// of a landscape box. Default 1920×1080.
+	// never scaling up. The box turns with the video: a portrait phone
+	// video fits in 1080×1920 instead of being shrunk to 1080 pixels of
+	// height. Default 1920×1080.
 	MaxWidth  int `json:"max_width"`
 	MaxHeight int `json:"max_height"`
 	// CRF is x264's constant rate factor, 0 (lossless) to 51; lower is
@@ -46,8 +46,6 @@ const (
 	mp4PresetDefault    = "veryfast"
 )
 
-var x264Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
-
 func (p *mp4Params) check() error {
 	if p.MaxWidth == 0 {
 		p.MaxWidth = mp4MaxWidthDefault
@@ -68,8 +66,10 @@ func (p *mp4Params) check() error {
 	if p.Preset == "" {
 		p.Preset = mp4PresetDefault
 	}
-	if !slices.Contains(x264Presets, p.Preset) {
-		return fmt.Errorf("preset must be one of %s, not %q", strings.Join(x264Presets, ", "), p.Preset)
+	// placebo is left out: it costs hours for nothing visible.
+	presets := []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+	if !slices.Contains(presets, p.Preset) {
+		return fmt.Errorf("preset must be one of %s, not %q", strings.Join(presets, ", "), p.Preset)
 	}
 	if p.Audio == nil {
 		keep := true
@@ -79,6 +79,16 @@ func (p *mp4Params) check() error {
 		return errors.New("max_fps must be from 0 to 240")
 	}
 	return nil
+}
+
+// size is the output size for the video: within the box, turned to the
+// video's orientation.
+func (p *mp4Params) size(info *VideoInfo) (int, int) {
+	maxW, maxH := p.MaxWidth, p.MaxHeight
+	if (info.Height > info.Width) != (maxH > maxW) {
+		maxW, maxH = maxH, maxW
+	}
+	return fitEven(info.Width, info.Height, maxW, maxH)
 }
 
 // clip is a part of the input: start and length in seconds, 0 length for
@@ -99,11 +109,7 @@ func (f *FFmpeg) encodeMP4(ctx context.Context, call *Call, input, dir string, i
 	}
 	args = append(args, untrustedInput(input)...)
 
-	maxW, maxH := p.MaxWidth, p.MaxHeight
-	if (info.Height > info.Width) != (maxH > maxW) {
-		maxW, maxH = maxH, maxW
-	}
-	w, h := fitEven(info.Width, info.Height, maxW, maxH)
+	w, h := p.size(info)
 	filter := fmt.Sprintf("scale=%d:%d:flags=bicubic,setsar=1,format=yuv420p", w, h)
 	if p.MaxFPS > 0 && (info.FPS == 0 || info.FPS > p.MaxFPS) {
 		filter = "fps=" + strconv.FormatFloat(p.MaxFPS, 'f', -1, 64) + "," + filter

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/florad/florad/internal/technique"
@@ -67,8 +69,17 @@ type probeStream struct {
 	} `json:"side_data_list"`
 }
 
-// Probe describes the video in the file at path.
+// Probe describes the video in the file at path. Answers are remembered
+// for the same file (path, size and modification time): the steps of a run
+// all read the one file the engine downloaded, and each would otherwise
+// start ffprobe on it again.
 func (f *FFmpeg) Probe(ctx context.Context, path string) (*VideoInfo, error) {
+	key, keyed := probeKeyOf(path)
+	if keyed {
+		if info, ok := f.probes.get(key); ok {
+			return info, nil
+		}
+	}
 	args := append([]string{"-print_format", "json", "-show_format", "-show_streams"}, untrustedInput(path)...)
 	out, err := f.runFFprobe(ctx, args)
 	if err != nil {
@@ -78,7 +89,59 @@ func (f *FFmpeg) Probe(ctx context.Context, path string) (*VideoInfo, error) {
 		}
 		return nil, err
 	}
-	return parseProbe(out)
+	info, err := parseProbe(out)
+	if err == nil && keyed {
+		f.probes.put(key, info)
+	}
+	return info, err
+}
+
+// probeCacheSize bounds the remembered probes; a few per running step is
+// plenty.
+const probeCacheSize = 64
+
+type probeKey struct {
+	path    string
+	size    int64
+	modTime int64
+}
+
+func probeKeyOf(path string) (probeKey, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return probeKey{}, false
+	}
+	return probeKey{path: path, size: fi.Size(), modTime: fi.ModTime().UnixNano()}, true
+}
+
+// probeCache is a small first-in-first-out memory of probes.
+type probeCache struct {
+	mu      sync.Mutex
+	entries map[probeKey]VideoInfo
+	order   []probeKey
+}
+
+func (c *probeCache) get(k probeKey) (*VideoInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	info, ok := c.entries[k]
+	return &info, ok
+}
+
+func (c *probeCache) put(k probeKey, info *VideoInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[probeKey]VideoInfo{}
+	}
+	if _, ok := c.entries[k]; !ok {
+		c.order = append(c.order, k)
+	}
+	c.entries[k] = *info
+	if len(c.order) > probeCacheSize {
+		delete(c.entries, c.order[0])
+		c.order = c.order[1:]
+	}
 }
 
 func parseProbe(out []byte) (*VideoInfo, error) {

@@ -9,6 +9,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -119,6 +120,28 @@ func TestVideoModels(t *testing.T) {
 		require.InDelta(t, 10, frames, 1, "the two seconds left at 5 fps")
 	})
 
+	t.Run("RotatedVideoIsTakenUpright", func(t *testing.T) {
+		t.Parallel()
+		// Encoding drops a rotate tag; a stream copy keeps it, as the
+		// display matrix phones write.
+		rotated := filepath.Join(t.TempDir(), "rotated.mp4")
+		ffmpegCmd(t, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", in, "-c", "copy",
+			"-metadata:s:v:0", "rotate=90", rotated)
+		info, err := ff.Probe(t.Context(), rotated)
+		require.NoError(t, err)
+		require.Contains(t, []int{90, 270}, info.Rotation)
+		require.Equal(t, [2]int{240, 320}, [2]int{info.Width, info.Height}, "a quarter turn swaps the sides")
+
+		// The poster comes out upright, at the size the probe promised.
+		out, err := run(t, processor.VideoPoster{FF: ff}, videoAt(rotated), nil, nil)
+		require.NoError(t, err)
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(out["image"].Data))
+		require.NoError(t, err)
+		require.Equal(t, [2]int{240, 320}, [2]int{cfg.Width, cfg.Height})
+		_, err = os.Stat(rotated)
+		require.NoError(t, err, "the engine owns the input file; a model must not remove it")
+	})
+
 	// The built-in techniques' own steps, with the parameters the catalog
 	// ships: what their descriptions promise is what they do.
 	reg := processor.Builtin()
@@ -181,26 +204,6 @@ func TestVideoModels(t *testing.T) {
 			})
 		}
 	}
-}
-
-func TestVideoRotated(t *testing.T) {
-	t.Parallel()
-	in := makeVideo(t, videoSpec{width: 160, height: 96, seconds: 1, fps: 10, rotate: 90})
-	ff, _ := newFFmpeg(t)
-
-	info, err := ff.Probe(t.Context(), in)
-	require.NoError(t, err)
-	require.Contains(t, []int{90, 270}, info.Rotation)
-	require.Equal(t, [2]int{96, 160}, [2]int{info.Width, info.Height}, "a quarter turn swaps the sides")
-
-	// The poster is taken upright, at the size the probe promised.
-	out, err := run(t, processor.VideoPoster{FF: ff}, videoAt(in), nil, nil)
-	require.NoError(t, err)
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(out["image"].Data))
-	require.NoError(t, err)
-	require.Equal(t, [2]int{96, 160}, [2]int{cfg.Width, cfg.Height})
-	_, err = os.Stat(in)
-	require.NoError(t, err, "the engine owns the input file; a model must not remove it")
 }
 
 // meanLevel is the mean 8-bit level of a region over R, G and B.

@@ -136,7 +136,8 @@ type Tx interface {
 	RunFinish(ctx context.Context, p *RunFinishParams) (*Run, error)
 	// RunEventInsert records an event the store does not write itself
 	// (outputs as they are produced). RunInsert, RunStart, RunSetProgress
-	// and RunFinish write their own events.
+	// and RunFinish write their own events. ErrRunFinished if the run has
+	// ended: nothing follows a run's final event.
 	RunEventInsert(ctx context.Context, runID, typ string, data any, at int64) error
 	// RunStepInsert records one finished step; ErrAlreadyExists if it was
 	// recorded before.

@@ -307,9 +307,9 @@ steps:
     inputs: {image: inputs.photo}
     params:
       ops:
-        - blur: {radius: 2}
+        - no_such_op: {radius: 2}
 `,
-			want: []string{`step "img": params: ops[0]: unknown operation "blur"`},
+			want: []string{`step "img": params: ops[0]: unknown operation "no_such_op"`},
 		},
 		{
 			name: "image.pipeline unknown param key",

@@ -9,13 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
@@ -23,6 +24,7 @@ import (
 	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/netguard"
 	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/store/pgtest"
 	"github.com/florad/florad/internal/store/sqlstore"
 	"github.com/florad/florad/internal/webhook"
 )
@@ -47,6 +49,9 @@ type setupOpts struct {
 	policy *netguard.Policy
 	// checkURL is the Deliverer's CheckURL.
 	checkURL func(string) error
+	// postgres runs the pipeline on a database of its own on
+	// FLORA_TEST_DATABASE_URL (the test skips without it) instead of SQLite.
+	postgres bool
 }
 
 // loopbackPolicy allows plain http to 127.0.0.1 and nothing else private.
@@ -57,10 +62,23 @@ func loopbackPolicy() netguard.Policy {
 func setup(t *testing.T, o setupOpts) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlstore.OpenSQLite(ctx, sqlstore.SQLiteConfig{Path: filepath.Join(t.TempDir(), "florad.db"), Synchronous: "NORMAL"})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	require.NoError(t, sqlstore.MigrateRiver(ctx, riversqlite.New(s.WriterDB())))
+	var (
+		s      *sqlstore.Store
+		err    error
+		driver riverdriver.Driver[*sql.Tx]
+	)
+	if o.postgres {
+		s, err = sqlstore.OpenPostgres(ctx, sqlstore.PostgresConfig{URL: pgtest.NewDatabase(t)})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		driver = riverdatabasesql.New(s.WriterDB())
+		require.NoError(t, sqlstore.MigrateRiver(ctx, driver))
+	} else {
+		s, err = sqlstore.OpenSQLite(ctx, sqlstore.SQLiteConfig{Path: migratedDB(t, t.TempDir()), Synchronous: "NORMAL"})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		driver = riversqlite.New(s.WriterDB())
+	}
 
 	policy := loopbackPolicy()
 	if o.policy != nil {
@@ -78,7 +96,7 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	d := &webhook.Deliverer{Store: s, Client: hc, CheckURL: o.checkURL, AttemptTimeout: timeout, Schedule: schedule}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, d)
-	rc, err := river.NewClient(riversqlite.New(s.WriterDB()), &river.Config{
+	rc, err := river.NewClient(driver, &river.Config{
 		Logger:            slog.New(slog.DiscardHandler),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{webhook.QueueWebhooks: {MaxWorkers: 4}},

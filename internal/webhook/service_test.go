@@ -156,3 +156,35 @@ func TestRotateSecret(t *testing.T) {
 	_, err = b.svc.RotateSecret(b.ctx, b.ws.ID, -time.Second)
 	require.Error(t, err)
 }
+
+// TestPostgres runs retries and a redelivery on PostgreSQL, where River's
+// driver and our SQL differ from SQLite's.
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{postgres: true, schedule: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond}})
+	rc := statusReceiver(t, 500, 500, http.StatusGone, http.StatusOK)
+
+	d := b.endRun(t, b.ws, rc.hookURL(), store.RunFailed)
+	failed := b.waitState(t, d.ID, store.WebhookFailed)
+	require.Equal(t, 3, failed.AttemptCount)
+	b.waitJobState(t, d.JobID, rivertype.JobStateCancelled)
+
+	again, err := b.svc.Redeliver(b.ctx, b.ws.ID, d.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, d.JobID, again.JobID)
+	b.waitState(t, d.ID, store.WebhookSucceeded)
+
+	reqs := rc.requests()
+	require.Len(t, reqs, 4)
+	for _, r := range reqs {
+		requireSigned(t, r, d, b.ws.WebhookSecret)
+	}
+	ds, err := b.svc.List(b.ctx, &store.WebhookDeliveryListParams{WorkspaceID: b.ws.ID, RunID: d.RunID, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	var codes []int
+	for _, a := range ds[0].Attempts {
+		codes = append(codes, a.StatusCode)
+	}
+	require.Equal(t, []int{500, 500, 410, 200}, codes)
+}

@@ -11,12 +11,20 @@ import (
 // RunEventInsert writes one event. On PostgreSQL it first locks the run's
 // row, so that event ids of one run are allocated in commit order and a
 // reader resuming after id N can never miss a smaller id committed later.
-// (SQLite has a single writer, which gives the same order.)
+// (SQLite has a single writer, which gives the same order.) A run that
+// ended gets no more events (ErrRunFinished): its final event stays last,
+// and a step that finished after a cancel announces nothing.
 func (q *queries) RunEventInsert(ctx context.Context, runID, typ string, data any, at int64) error {
+	lock := ""
 	if q.d.name() == "postgres" {
-		if _, err := q.exec(ctx, `SELECT 1 FROM runs WHERE id = ? FOR UPDATE`, runID); err != nil {
-			return fmt.Errorf("error locking run for event: %w", err)
-		}
+		lock = ` FOR UPDATE`
+	}
+	var status string
+	if err := q.queryRow(ctx, `SELECT status FROM runs WHERE id = ?`+lock, runID).Scan(&status); err != nil {
+		return fmt.Errorf("error locking run for event: %w", q.scanErr(err))
+	}
+	if status == store.RunCompleted || status == store.RunFailed {
+		return fmt.Errorf("error recording %s event of run %s: %w", typ, runID, store.ErrRunFinished)
 	}
 	return q.insertEvent(ctx, runID, typ, data, at)
 }

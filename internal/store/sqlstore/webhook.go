@@ -198,7 +198,7 @@ func (q *queries) WorkspaceWebhookSecrets(ctx context.Context, workspaceID strin
 
 func (q *queries) WorkspaceWebhookSecretRotate(ctx context.Context, p *store.WebhookSecretRotateParams) (*store.WebhookSecrets, error) {
 	if p.Secret == "" {
-		return nil, errors.New("error rotating webhook secret: the new secret is empty")
+		return nil, errors.New("error replacing workspace secret: the new secret is empty")
 	}
 	// SET expressions read the row as it was, so the old current secret
 	// becomes the previous one in the same statement.
@@ -208,7 +208,7 @@ func (q *queries) WorkspaceWebhookSecretRotate(ctx context.Context, p *store.Web
 		 WHERE id = ? RETURNING `+webhookSecretsColumns,
 		p.Secret, p.PreviousExpiresAt, p.WorkspaceID))
 	if err != nil {
-		return nil, fmt.Errorf("error rotating webhook secret: %w", q.scanErr(err))
+		return nil, fmt.Errorf("error replacing workspace secret: %w", q.scanErr(err))
 	}
 	return s, nil
 }

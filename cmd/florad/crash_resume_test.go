@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,30 +26,23 @@ import (
 	"github.com/florad/florad/internal/store/sqlstore"
 )
 
-var (
-	crashBinOnce sync.Once
-	crashBin     string
-	crashBinErr  error
-)
+// lockedBuffer is a bytes.Buffer a child process writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
-// crashBinary builds florad once for the tests that need a real process to
-// kill.
-func crashBinary(t *testing.T) string {
-	t.Helper()
-	crashBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "florad-crash-bin-")
-		if err != nil {
-			crashBinErr = err
-			return
-		}
-		crashBin = filepath.Join(dir, "florad")
-		out, err := exec.Command("go", "build", "-o", crashBin, ".").CombinedOutput()
-		if err != nil {
-			crashBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, crashBinErr)
-	return crashBin
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // crashTechnique is three video steps in a chain; the middle one is a slow
@@ -81,7 +73,7 @@ steps:
 type crashServer struct {
 	cmd    *exec.Cmd
 	base   string
-	stdout *bytes.Buffer
+	stdout *lockedBuffer
 	// done is closed when the process has exited.
 	done chan struct{}
 }
@@ -93,7 +85,7 @@ func startCrashServer(t *testing.T, bin, data string) *crashServer {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr, "--dev")
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -154,7 +146,7 @@ func TestCrashResume(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg is not installed; the crash test needs a slow video step")
 	}
-	bin := crashBinary(t)
+	bin := floradBin
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -50,7 +49,7 @@ func TestScaleOut(t *testing.T) {
 		concurrency = 4 // per worker
 		grant       = 10_000
 	)
-	bin := scaleoutBuild(t)
+	bin := floradBin
 	dataDir := t.TempDir()
 	images := scaleoutImages(t)
 	begin := time.Now()
@@ -478,16 +477,6 @@ func scaleoutImages(t *testing.T) *scaleoutImageServer {
 		s.Close()
 	})
 	return s
-}
-
-// scaleoutBuild compiles florad once for this test.
-func scaleoutBuild(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "florad")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
 }
 
 // scaleoutEnv is the test's environment without FLORA_ variables, so that

@@ -85,6 +85,11 @@ func startCrashServer(t *testing.T, bin, data string) *crashServer {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr, "--dev")
+	// Downloads and ffmpeg scratch folders of the killed process stay in
+	// the test's own folder, removed with it.
+	tmp := filepath.Join(filepath.Dir(data), "tmp")
+	require.NoError(t, os.MkdirAll(tmp, 0o700))
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	out := &lockedBuffer{}
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()

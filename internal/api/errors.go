@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/run"
@@ -110,7 +111,8 @@ func fromError(err error) *Error {
 	case errors.Is(err, run.ErrIdempotencyConflict):
 		return errIdempotencyConflict()
 	case errors.Is(err, run.ErrTechniqueUnavailable):
-		return errValidation(validation.New("technique", err.Error()))
+		reason := strings.TrimPrefix(err.Error(), run.ErrTechniqueUnavailable.Error()+": ")
+		return errValidation(validation.New("technique", "this technique cannot run on this server now: "+reason))
 	case errors.Is(err, auth.ErrInvalidKey):
 		return errInvalidAPIKey()
 	}

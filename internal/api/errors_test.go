@@ -38,7 +38,7 @@ func TestFromError(t *testing.T) {
 		{"not found", fmt.Errorf("error finding run: %w", store.ErrNotFound), 404, "not_found", nil},
 		{"idempotency conflict", run.ErrIdempotencyConflict, 422, "idempotency_conflict", nil},
 		{"technique unavailable", fmt.Errorf("%w: ffmpeg is not installed", run.ErrTechniqueUnavailable), 400, "input_validation_error",
-			[]validation.Field{{Name: "technique", Message: "technique unavailable: ffmpeg is not installed"}}},
+			[]validation.Field{{Name: "technique", Message: "this technique cannot run on this server now: ffmpeg is not installed"}}},
 		{"invalid key", fmt.Errorf("error verifying: %w", auth.ErrInvalidKey), 401, "invalid_api_key", nil},
 		{"anything else", errors.New("disk on fire at /var/lib/florad"), 500, "unknown_error", nil},
 		{"a constraint that escaped", fmt.Errorf("error inserting: %w", store.ErrAlreadyExists), 500, "unknown_error", nil},

@@ -292,3 +292,50 @@ test('techniques.runs.list auto-paginates the run history', async () => {
   }
   assert.equal(pages, Math.ceil(ids.length / 2));
 });
+
+// Our webhook deliveries must pass the SDK's own verifier unchanged: a real
+// delivery, received by a real HTTP server, handed to client.webhooks.unwrap
+// with the workspace's whsec_ secret.
+test('webhooks.unwrap accepts our signed deliveries', async () => {
+  const { createServer } = await import('node:http');
+  const secret = env('FLORA_WEBHOOK_SECRET');
+  const received = [];
+  let resolveDelivery;
+  const delivered = new Promise((r) => { resolveDelivery = r; });
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+      res.writeHead(204).end();
+      resolveDelivery();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const { port } = server.address();
+    const run = await client.techniques.runs.create('prompt-expander', {
+      inputs: [{ id: 'prompt', type: 'text', value: 'a webhook at noon' }],
+      mode: 'async',
+      callback_url: `http://127.0.0.1:${port}/flora-webhook`,
+    });
+    await Promise.race([
+      delivered,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no delivery within 20 s')), 20_000)),
+    ]);
+    assert.equal(received.length, 1);
+    const { body, headers } = received[0];
+    const event = await client.webhooks.unwrap(body, headers, secret);
+    assert.equal(event.type, 'run.completed');
+    assert.equal(event.data.run_id, run.run_id);
+    assert.equal(event.data.status, 'completed');
+    assert.match(event.id, /^whd_/);
+    assert.equal(headers['flora-webhook-id'], event.id);
+    assert.equal(headers['flora-event'], 'run.completed');
+    // A tampered body or a wrong secret must fail the SDK's check.
+    await assert.rejects(client.webhooks.unwrap(body.replace('completed', 'failed'), headers, secret));
+    await assert.rejects(client.webhooks.unwrap(body, headers, 'whsec_not_the_secret'));
+  } finally {
+    server.close();
+  }
+});

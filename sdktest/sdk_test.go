@@ -79,6 +79,7 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 		"FLORA_API_KEY="+richKey.Key,
 		"FLORA_POOR_API_KEY="+poorKey.Key,
 		"FLORA_TEST_IMAGE_URL="+images.URL+"/portrait.png",
+		"FLORA_WEBHOOK_SECRET="+richKey.WebhookSecret,
 		// Keep the SDK's own logging at its quiet default whatever the
 		// developer's shell says.
 		"FLORA_LOG=warn",

@@ -84,33 +84,33 @@ func TestAuthentication(t *testing.T) {
 	})
 }
 
-func TestEveryResponseHasRequestID(t *testing.T) {
+// TestResponses checks what every response shares: a request id, and the
+// one JSON error shape even for routes and methods that do not exist.
+func TestResponses(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 
-	resp, err := b.client.Do(ctx, http.MethodGet, "/api/v1/techniques", nil)
-	require.NoError(t, err)
-	require.Regexp(t, `^req_\S+$`, resp.RequestID())
+	t.Run("RequestID", func(t *testing.T) {
+		t.Parallel()
+		resp, err := b.client.Do(ctx, http.MethodGet, "/api/v1/techniques", nil)
+		require.NoError(t, err)
+		require.Regexp(t, `^req_\S+$`, resp.RequestID())
 
-	r, err := b.client.Runs.Create(ctx, "prompt-expander", promptRun("a cat"))
-	require.NoError(t, err)
-	require.Regexp(t, `^req_\S+$`, r.Response.RequestID())
+		r, err := b.client.Runs.Create(ctx, "prompt-expander", promptRun("a cat"))
+		require.NoError(t, err)
+		require.Regexp(t, `^req_\S+$`, r.Response.RequestID())
 
-	// Two requests, two ids.
-	resp2, err := b.client.Do(ctx, http.MethodGet, "/api/v1/techniques", nil)
-	require.NoError(t, err)
-	require.NotEqual(t, resp.RequestID(), resp2.RequestID())
+		// Two requests, two ids.
+		resp2, err := b.client.Do(ctx, http.MethodGet, "/api/v1/techniques", nil)
+		require.NoError(t, err)
+		require.NotEqual(t, resp.RequestID(), resp2.RequestID())
 
-	// Errors, including those written before authentication.
-	_, err = b.newClient("").Do(ctx, http.MethodGet, "/api/v1/techniques", nil)
-	apiError(t, err, http.StatusUnauthorized, "unauthorized")
-}
-
-func TestUnknownRoutesAreJSON(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
+		// Errors too, including those written before authentication
+		// (apiError checks the id).
+		_, err = b.newClient("").Do(ctx, http.MethodGet, "/api/v1/techniques", nil)
+		apiError(t, err, http.StatusUnauthorized, "unauthorized")
+	})
 
 	for _, tc := range []struct {
 		name, method, path string

@@ -2,11 +2,11 @@ package app_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,40 +14,45 @@ import (
 
 	"github.com/florad/florad/client"
 	"github.com/florad/florad/internal/app"
-	"github.com/florad/florad/internal/run"
-	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/ident"
+	"github.com/florad/florad/internal/store"
 )
 
 // TestHistoryPaginationAcross1000Runs walks 1,000 runs page by page while
-// new runs keep arriving, between pages and during them: every run that
-// existed when the walk began comes exactly once, newest first.
+// new runs keep arriving, between pages and during them, some of them
+// dated inside the range being walked: every run that existed when the
+// walk began comes exactly once, newest first, and a newcomer shows
+// exactly when it sorts after the cursor.
 func TestHistoryPaginationAcross1000Runs(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, noWorkers(5000))
 	ctx := context.Background()
 
-	// The 1,000 go in through the run service, in-process and from several
-	// goroutines, so many share a millisecond and the id breaks the tie.
+	// The 1,000 go straight into the store in one transaction, which
+	// takes a fraction of the time of 1,000 API requests; four share each
+	// millisecond, so the id breaks ties as it does between concurrent
+	// requests. Their ids are made as the run service makes them.
 	const n = 1000
-	start := time.Now()
+	tech, ok, err := b.app.Techniques.Get(ctx, b.wsID, "prompt-expander")
+	require.NoError(t, err)
+	require.True(t, ok)
+	base := time.Now().Add(-time.Minute)
 	original := make([]string, n)
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				r, _, err := b.app.Runs.Create(ctx, &run.CreateParams{WorkspaceID: b.wsID, Technique: "prompt-expander",
-					Mode: "async", Inputs: []technique.RequestInput{{ID: "prompt", Type: "text", Value: "p" + strconv.Itoa(i)}}})
-				if err != nil {
-					t.Errorf("creating run %d: %v", i, err)
-					return
-				}
-				original[i] = r.ID
+	err = b.app.Store.InTx(ctx, func(tx store.Tx) error {
+		for i := range n {
+			at := base.Add(time.Duration(i/4) * time.Millisecond)
+			r, err := tx.RunInsert(ctx, &store.RunInsertParams{ID: ident.New("run_", at), WorkspaceID: b.wsID,
+				TechniqueID: tech.ID, TechniqueSlug: tech.Slug, TechniqueVersion: tech.Version, Mode: "async",
+				Inputs:      []store.RunInput{{ID: "prompt", Type: "text", Value: "p" + strconv.Itoa(i)}},
+				Fingerprint: strconv.Itoa(i), Credits: tech.Credits, CreatedAt: at.UnixMilli()})
+			if err != nil {
+				return err
 			}
-		})
-	}
-	wg.Wait()
-	require.False(t, t.Failed())
-	t.Logf("created %d runs in %v", n, time.Since(start).Round(time.Millisecond))
+			original[i] = r.ID
+		}
+		return nil
+	})
+	require.NoError(t, err)
 
 	// Runs keep arriving over HTTP while the walk goes on.
 	insert := func(tag string) string {
@@ -78,6 +83,25 @@ func TestHistoryPaginationAcross1000Runs(t *testing.T) {
 		}
 	}()
 
+	// Late runs: ones whose created_at falls inside the range being
+	// walked, as a run whose transaction committed long after it took
+	// its time would. The keyset must show exactly those still ahead of
+	// the cursor when they appear.
+	late := map[string]bool{} // id → expected in the walk
+	rng := rand.New(rand.NewPCG(1, 2))
+	insertLate := func(cursorAt int64, cursorID string) {
+		at := base.Add(time.Duration(rng.IntN(n/4)) * time.Millisecond)
+		id := ident.New("run_", at)
+		err := b.app.Store.InTx(ctx, func(tx store.Tx) error {
+			_, err := tx.RunInsert(ctx, &store.RunInsertParams{ID: id, WorkspaceID: b.wsID, TechniqueID: tech.ID,
+				TechniqueSlug: tech.Slug, TechniqueVersion: tech.Version, Mode: "async", Fingerprint: id,
+				Inputs: []store.RunInput{{ID: "prompt", Type: "text", Value: "late"}}, CreatedAt: at.UnixMilli()})
+			return err
+		})
+		require.NoError(t, err)
+		late[id] = at.UnixMilli() < cursorAt || (at.UnixMilli() == cursorAt && id < cursorID)
+	}
+
 	type seen struct {
 		id        string
 		createdAt int64
@@ -98,10 +122,14 @@ func TestHistoryPaginationAcross1000Runs(t *testing.T) {
 		}
 		require.Len(t, l.TechniqueRuns, 37)
 		insert("between pages " + strconv.Itoa(pages))
+		last := walk[len(walk)-1]
+		insertLate(last.createdAt, last.id)
+		insertLate(last.createdAt, last.id)
 	}
 	close(stop)
 	added := <-background
-	t.Logf("walked %d runs in %d pages while %d runs were added", len(walk), pages, added+pages-1)
+	t.Logf("walked %d runs in %d pages while %d runs were added (%d inside the walked range)",
+		len(walk), pages, added+pages-1+len(late), len(late))
 
 	// Newest first, strictly: (created_at, run_id) only goes down, which
 	// also means no run came twice.
@@ -117,12 +145,19 @@ func TestHistoryPaginationAcross1000Runs(t *testing.T) {
 	}
 	var got []string
 	lastNewPage := 0
+	lateSeen := map[string]bool{}
 	for _, s := range walk {
-		if isOriginal[s.id] {
+		switch {
+		case isOriginal[s.id]:
 			got = append(got, s.id)
-		} else {
+		case late[s.id] || lateSeen[s.id]:
+			lateSeen[s.id] = true
+		default:
 			lastNewPage = max(lastNewPage, s.page)
 		}
+	}
+	for id, ahead := range late {
+		require.Equal(t, ahead, lateSeen[id], "late run %s: ahead of the cursor when inserted: %v", id, ahead)
 	}
 	// A run's id starts with its created_at, so id order is list order.
 	want := slices.Clone(original)
@@ -142,7 +177,7 @@ func TestHistoryPaginationAcross1000Runs(t *testing.T) {
 		all = append(all, r.RunID)
 	}
 	require.Len(t, all, b.countRuns(t, b.wsID))
-	require.Len(t, all, n+added+pages-1)
+	require.Len(t, all, n+added+pages-1+len(late))
 	for _, id := range original {
 		require.Contains(t, all, id)
 	}

@@ -87,6 +87,11 @@ func copyTemplate(t *testing.T, dir string) {
 // startCredits is the balance of the workspace setup creates.
 const startCredits = 100
 
+// patience bounds every wait of these tests. It is only reached when
+// something is broken, so it is generous: under the race detector on a
+// busy two-core machine a run that takes milliseconds can take seconds.
+const patience = 2 * time.Minute
+
 // testBundle is one running florad and a workspace with a key on it.
 type testBundle struct {
 	app     *app.App
@@ -139,7 +144,7 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 	go func() { done <- a.Run(ctx) }()
 
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
-	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	hc := &http.Client{Transport: transport, Timeout: patience}
 	images := httptest.NewServer(imageHandler(t))
 
 	t.Cleanup(func() {
@@ -149,8 +154,8 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 		select {
 		case err := <-done:
 			require.NoError(t, err)
-		case <-time.After(20 * time.Second):
-			t.Error("app.Run did not return within 20 s of its context ending")
+		case <-time.After(patience):
+			t.Errorf("app.Run did not return within %s of its context ending", patience)
 		}
 		if t.Failed() {
 			t.Logf("server logs:\n%s", logs.String())
@@ -242,7 +247,7 @@ func (b *testBundle) imageURL(name string) string { return b.images.URL + "/" + 
 // wait polls the run to its end with a deadline.
 func (b *testBundle) wait(t *testing.T, c *client.Client, slug, runID string) *client.Run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	r, err := c.WaitForRun(ctx, slug, runID)
 	require.NoError(t, err)

@@ -21,6 +21,12 @@ func TestRunCreateValidation(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	img := b.imageURL("portrait.png")
+	// Cleanups run after every parallel subtest has ended (and before the
+	// app stops): by then no refused request may have cost anything.
+	t.Cleanup(func() {
+		require.Equal(t, int64(startCredits), b.balance(t, b.wsID), "refused requests charge nothing")
+		require.Zero(t, b.countRuns(t, b.wsID), "refused requests create no run")
+	})
 
 	text := func(id, value string) map[string]any { return map[string]any{"id": id, "type": "text", "value": value} }
 	image := func(value string) map[string]any {
@@ -88,13 +94,6 @@ func TestRunCreateValidation(t *testing.T) {
 			require.NotEmpty(t, e.Message)
 		})
 	}
-
-	t.Run("NothingCharged", func(t *testing.T) {
-		// Not parallel: runs after the table's parallel subtests have
-		// finished, and checks that none of them touched the balance.
-		require.Equal(t, int64(startCredits), b.balance(t, b.wsID))
-		require.Zero(t, b.countRuns(t, b.wsID))
-	})
 }
 
 // TestRunCreateValidationWithoutDev checks the URL rules that development

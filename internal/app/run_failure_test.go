@@ -33,7 +33,9 @@ func TestRunFailures(t *testing.T) {
 			created, err := c.Runs.Create(context.Background(), "portrait-enhancer", &client.RunCreateParams{Mode: "async",
 				Inputs: []client.Input{{ID: "input_image", Type: "imageUrl", Value: tc.url()}}})
 			require.NoError(t, err, "the URL is well formed, so the run starts")
-			require.Equal(t, int64(15), b.balance(t, wsID), "reserved while it runs")
+			// The reservation is in the ledger from the start; the balance may
+			// already be refunded, as a closed port fails within milliseconds.
+			require.Equal(t, 1, b.countLedger(t, wsID, store.LedgerReserve), "reserved when created")
 
 			r := b.wait(t, c, "portrait-enhancer", created.RunID)
 			require.Equal(t, client.StatusFailed, r.Status)

@@ -78,10 +78,10 @@ func TestRunPortraitEnhancer(t *testing.T) {
 		r        = created
 		polls    int
 		seen     []int
-		deadline = time.Now().Add(20 * time.Second)
+		deadline = time.Now().Add(patience)
 	)
 	for !r.Finished() {
-		require.True(t, time.Now().Before(deadline), "run still %s after 20 s", r.Status)
+		require.True(t, time.Now().Before(deadline), "run still %s after %s", r.Status, patience)
 		time.Sleep(5 * time.Millisecond) // a poll interval, not a wait for a condition
 		next, err := b.client.Runs.Get(ctx, "portrait-enhancer", created.RunID)
 		require.NoError(t, err)

@@ -43,6 +43,12 @@ func newGatedImages(t *testing.T) *gatedImages {
 	data := encodePNG(t)
 	g := &gatedImages{gate: make(chan struct{}), fetches: make(chan struct{}, 100), aborted: make(chan struct{}, 100)}
 	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Headers first, so the fetcher's response-header timeout (20 s)
+		// does not end a hold that a slow machine stretches; only its
+		// whole-request timeout (a minute) bounds it.
+		w.Header().Set("Content-Type", "image/png")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
 		g.fetches <- struct{}{}
 		select {
 		case <-g.gate:
@@ -50,7 +56,6 @@ func newGatedImages(t *testing.T) *gatedImages {
 			g.aborted <- struct{}{}
 			return
 		}
-		w.Header().Set("Content-Type", "image/png")
 		_, _ = w.Write(data)
 	}))
 	// Registered after setup's, so it runs first: open fetches end before
@@ -86,7 +91,7 @@ func waitSignal(t *testing.T, c <-chan struct{}, msg string) {
 	t.Helper()
 	select {
 	case <-c:
-	case <-time.After(15 * time.Second):
+	case <-time.After(patience):
 		require.FailNow(t, msg)
 	}
 }
@@ -323,12 +328,22 @@ func TestStreamResumeAfterDisconnectMissesNothing(t *testing.T) {
 	require.NoError(t, s.Close())
 	resumeFrom := s.LastEventID()
 
-	// The run goes on without a listener.
+	// Reconnect while the run is still held: the stream opens at once
+	// (its headers do not wait for the next event), then follows the run.
+	liveCtx, cancelLive := context.WithCancel(ctx)
+	defer cancelLive()
+	tooLong := time.AfterFunc(10*time.Second, cancelLive)
+	live, err := b.client.Runs.Events(liveCtx, "portrait-enhancer", snap.RunID, resumeFrom)
+	require.NoError(t, err, "a resumed stream must open before the run has news")
+	require.True(t, tooLong.Stop())
 	g.open()
+	liveHalf, err := live.ReadAll()
+	require.NoError(t, err)
 	polled := b.wait(t, b.client, "portrait-enhancer", snap.RunID)
 	require.Equal(t, client.StatusCompleted, polled.Status)
 
-	// Resume: exactly the events after the last one seen, no snapshot.
+	// Resume after the end: exactly the events after the last one seen,
+	// no snapshot.
 	s, err = b.client.Runs.Events(ctx, "portrait-enhancer", snap.RunID, resumeFrom)
 	require.NoError(t, err)
 	secondHalf, err := s.ReadAll()
@@ -361,6 +376,7 @@ func TestStreamResumeAfterDisconnectMissesNothing(t *testing.T) {
 	}
 	got := append(eventIDs(t, firstHalf), eventIDs(t, secondHalf)...)
 	require.Equal(t, afterSnap, got, "the two halves must be exactly the history after the snapshot")
+	require.Equal(t, eventIDs(t, secondHalf), eventIDs(t, liveHalf), "resuming during or after the run is the same")
 	require.Less(t, len(firstHalf)+1, len(all), "the cut must fall before the end")
 }
 
@@ -389,7 +405,7 @@ func TestStreamEndedRun(t *testing.T) {
 
 	for _, resume := range []string{events[1].ID, "999999999"} {
 		t.Run("resume after "+resume, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			s, err := b.client.Runs.Events(ctx, "prompt-expander", created.RunID, resume)
 			require.NoError(t, err)
@@ -423,8 +439,7 @@ func TestStreamRequestErrors(t *testing.T) {
 	apiError(t, err, http.StatusNotFound, "not_found")
 	_, err = b.client.Runs.Events(ctx, "portrait-enhancer", created.RunID, "")
 	apiError(t, err, http.StatusNotFound, "not_found")
-	_, otherKeyID, otherKey := b.newWorkspace(t, 10)
-	_ = otherKeyID
+	_, _, otherKey := b.newWorkspace(t, 10)
 	_, err = b.newClient(otherKey).Runs.Events(ctx, "prompt-expander", created.RunID, "")
 	apiError(t, err, http.StatusNotFound, "not_found")
 	_, err = b.newClient("sk_live_nope").Runs.Events(ctx, "prompt-expander", created.RunID, "")
@@ -453,7 +468,7 @@ func TestStreamHundredConcurrentStreams(t *testing.T) {
 	const n = 100
 	transport := &http.Transport{MaxConnsPerHost: 0, DisableKeepAlives: true}
 	t.Cleanup(transport.CloseIdleConnections)
-	c := client.New(b.baseURL, b.key, &http.Client{Transport: transport, Timeout: 30 * time.Second})
+	c := client.New(b.baseURL, b.key, &http.Client{Transport: transport, Timeout: patience})
 	snapshots := make(chan struct{}, n)
 	results := make(chan error, n)
 	finals := make(chan string, n)
@@ -508,7 +523,7 @@ func TestStreamHundredConcurrentStreams(t *testing.T) {
 		select {
 		case err := <-results:
 			require.NoError(t, err)
-		case <-time.After(20 * time.Second):
+		case <-time.After(patience):
 			require.FailNow(t, "streams did not end")
 		}
 	}

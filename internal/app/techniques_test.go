@@ -11,7 +11,7 @@ import (
 	"github.com/florad/florad/client"
 )
 
-func TestTechniquesList(t *testing.T) {
+func TestTechniques(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
@@ -111,23 +111,20 @@ func TestTechniquesList(t *testing.T) {
 			require.True(t, e.HasField(tc.field), "fields: %+v", e.Fields)
 		})
 	}
-}
 
-func TestTechniquesGet(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
+	t.Run("GetBySlugOrID", func(t *testing.T) {
+		t.Parallel()
+		bySlug, err := b.client.Techniques.Get(ctx, "prompt-expander")
+		require.NoError(t, err)
+		require.Equal(t, "tech_prompt-expander", bySlug.TechniqueID)
 
-	bySlug, err := b.client.Techniques.Get(ctx, "prompt-expander")
-	require.NoError(t, err)
-	require.Equal(t, "tech_prompt-expander", bySlug.TechniqueID)
+		byID, err := b.client.Techniques.Get(ctx, bySlug.TechniqueID)
+		require.NoError(t, err)
+		require.Equal(t, bySlug, byID)
 
-	byID, err := b.client.Techniques.Get(ctx, bySlug.TechniqueID)
-	require.NoError(t, err)
-	require.Equal(t, bySlug, byID)
-
-	for _, ref := range []string{"no-such-technique", "tech_no-such-technique", "tech_"} {
-		_, err = b.client.Techniques.Get(ctx, ref)
-		apiError(t, err, http.StatusNotFound, "not_found")
-	}
+		for _, ref := range []string{"no-such-technique", "tech_no-such-technique", "tech_"} {
+			_, err = b.client.Techniques.Get(ctx, ref)
+			apiError(t, err, http.StatusNotFound, "not_found")
+		}
+	})
 }

@@ -74,7 +74,8 @@ type Config struct {
 	// baselines alike. Defaults to FULL, florad's default.
 	Synchronous string
 	// Rounds measures each cell this many times, alternating which server
-	// goes first, and keeps the round with the median throughput.
+	// goes first. Each server's figures are from its round with the median
+	// throughput; the ratios are the medians of the rounds' own ratios.
 	// Defaults to 1.
 	Rounds int
 	// Workers executes the created runs in florad meanwhile (see

@@ -158,3 +158,16 @@ func TestRunEndToEnd(t *testing.T) {
 	_, err = json.Marshal(rep)
 	require.NoError(t, err)
 }
+
+func TestRatiosOfSeveralRoundsArePaired(t *testing.T) {
+	t.Parallel()
+	// Round 2 ran while the machine was busy: both servers slowed down, and
+	// its own ratio is as good as the others'.
+	row := &Row{Scenario: ScenarioPost, Conns: 8,
+		Florad:   Stats{RPS: 700, P99Ms: 2, RoundsRPS: []float64{700, 200, 720}, RoundsP99Ms: []float64{2, 9, 2}},
+		Baseline: Stats{RPS: 1000, P99Ms: 2, RoundsRPS: []float64{1000, 290, 1000}, RoundsP99Ms: []float64{2, 6, 2}}}
+	row.evaluate()
+	require.InDelta(t, 0.70, row.ThroughputRatio, 1e-9)
+	require.InDelta(t, 1.0, row.P99Ratio, 1e-9)
+	require.True(t, row.Pass)
+}

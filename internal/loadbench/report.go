@@ -90,8 +90,9 @@ type Stats struct {
 	CPUMicrosPerRequest float64  `json:"cpu_us_per_request"`
 	OtherCores          *float64 `json:"other_cores,omitempty"`
 	Dials               int      `json:"dials"`
-	// RoundsRPS lists every round's throughput.
-	RoundsRPS []float64 `json:"rounds_rps"`
+	// RoundsRPS and RoundsP99Ms list every round's figures, in order.
+	RoundsRPS   []float64 `json:"rounds_rps"`
+	RoundsP99Ms []float64 `json:"rounds_p99_ms"`
 }
 
 func statsOf(samples []*Sample) Stats {
@@ -123,6 +124,7 @@ func statsOf(samples []*Sample) Stats {
 	}
 	for _, x := range samples {
 		st.RoundsRPS = append(st.RoundsRPS, x.RPS())
+		st.RoundsP99Ms = append(st.RoundsP99Ms, ms(x.Quantile(0.99)))
 	}
 	return st
 }
@@ -140,12 +142,8 @@ func (r *Report) evaluate() {
 
 func (row *Row) evaluate() {
 	f, b := row.Florad, row.Baseline
-	if b.RPS > 0 {
-		row.ThroughputRatio = f.RPS / b.RPS
-	}
-	if b.P99Ms > 0 {
-		row.P99Ratio = f.P99Ms / b.P99Ms
-	}
+	row.ThroughputRatio = pairedRatio(f.RPS, b.RPS, f.RoundsRPS, b.RoundsRPS)
+	row.P99Ratio = pairedRatio(f.P99Ms, b.P99Ms, f.RoundsP99Ms, b.RoundsP99Ms)
 	want := PostThroughputTarget
 	if row.Scenario == ScenarioGet {
 		want = GetThroughputTarget
@@ -166,6 +164,32 @@ func (row *Row) evaluate() {
 	for _, c := range row.Checks {
 		row.Pass = row.Pass && c.Pass
 	}
+}
+
+// pairedRatio is f/b. With several rounds it is the median of the rounds'
+// own ratios: each round measured both servers back to back, so a ratio
+// within a round cancels most of the load that other processes put on the
+// machine, which drifts from one round to the next.
+func pairedRatio(f, b float64, fRounds, bRounds []float64) float64 {
+	if len(fRounds) >= 2 && len(fRounds) == len(bRounds) {
+		var ratios []float64
+		for i := range fRounds {
+			if bRounds[i] > 0 {
+				ratios = append(ratios, fRounds[i]/bRounds[i])
+			}
+		}
+		if len(ratios) > 0 {
+			slices.Sort(ratios)
+			if n := len(ratios); n%2 == 0 {
+				return (ratios[n/2-1] + ratios[n/2]) / 2
+			}
+			return ratios[len(ratios)/2]
+		}
+	}
+	if b <= 0 {
+		return 0
+	}
+	return f / b
 }
 
 var scenarioTitles = map[string]string{

@@ -66,7 +66,7 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 			Credits:          t.Credits,
 			CreatedAt:        now.UnixMilli(),
 		}
-		err = s.Store.InTx(ctx, func(tx store.Tx) error {
+		err = s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 			var err error
 			if r, err = tx.RunInsert(ctx, params); err != nil {
 				return err

@@ -45,6 +45,15 @@ type Store interface {
 	// nil. Any error, or a panic, rolls everything back.
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 
+	// InTxGrouped runs fn like InTx, but may run it in one transaction
+	// together with other callers' functions, each in its own savepoint:
+	// an error from fn undoes only fn's writes, and all of them commit (and
+	// pay for one durable flush) together. A panic in fn becomes its error,
+	// so it cannot take others' work down. Use it for short, independent
+	// write transactions on a hot path. Backends that gain nothing from it
+	// run fn in a transaction of its own.
+	InTxGrouped(ctx context.Context, fn func(tx Tx) error) error
+
 	// WriterDB is the pool River shares with us, so that jobs can be inserted
 	// and completed inside our own transactions.
 	WriterDB() *sql.DB

@@ -79,10 +79,12 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 		return "file:" + cfg.Path + "?" + v.Encode()
 	}
 
-	writer, err := sql.Open("sqlite", dsn("_txlock", "immediate"))
+	// Each connection keeps its prepared statements (stmtcache.go).
+	writerConn, err := sqlite.NewConnector(dsn("_txlock", "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("error opening SQLite writer: %w", err)
 	}
+	writer := sql.OpenDB(&stmtCacheConnector{inner: writerConn, size: stmtCacheSize})
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
@@ -92,11 +94,12 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 		return nil, fmt.Errorf("error opening SQLite database %s: %w", cfg.Path, err)
 	}
 
-	reader, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
+	readerConn, err := sqlite.NewConnector(dsn("_pragma", "query_only(1)"))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("error opening SQLite reader: %w", err)
 	}
+	reader := sql.OpenDB(&stmtCacheConnector{inner: readerConn, size: stmtCacheSize})
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	reader.SetConnMaxIdleTime(0)
@@ -113,6 +116,7 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.group = &grouper{s: s}
 	return s, nil
 }
 

@@ -38,6 +38,7 @@ type Store struct {
 	writer  *sql.DB
 	reader  *sql.DB
 	pool    *pgxpool.Pool // PostgreSQL only
+	group   *grouper      // SQLite only: group commit
 	closers []func() error
 }
 

@@ -34,6 +34,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("APIKey", func(t *testing.T) { t.Parallel(); exerciseAPIKey(t, setup) })
 	t.Run("Credits", func(t *testing.T) { t.Parallel(); exerciseCredits(t, setup) })
 	t.Run("InTx", func(t *testing.T) { t.Parallel(); exerciseInTx(t, setup) })
+	t.Run("InTxGrouped", func(t *testing.T) { t.Parallel(); exerciseInTxGrouped(t, setup) })
 	t.Run("Run", func(t *testing.T) { t.Parallel(); exerciseRun(t, setup) })
 	t.Run("RunStep", func(t *testing.T) { t.Parallel(); exerciseRunStep(t, setup) })
 	t.Run("Setting", func(t *testing.T) { t.Parallel(); exerciseSetting(t, setup) })

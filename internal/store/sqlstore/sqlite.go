@@ -80,7 +80,10 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 	}
 
 	// Each connection keeps its prepared statements (stmtcache.go).
-	writerConn, err := sqlite.NewConnector(dsn("_txlock", "immediate"))
+	// The writer never checkpoints on commit (a commit that happens to
+	// cross the auto-checkpoint threshold would pay for copying the whole
+	// WAL back); a checkpointer connection does it in the background.
+	writerConn, err := sqlite.NewConnector(dsn("_txlock", "immediate", "_pragma", "wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("error opening SQLite writer: %w", err)
 	}
@@ -117,6 +120,10 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 		return nil, err
 	}
 	s.group = &grouper{s: s}
+	if err := s.startCheckpointer(dsn()); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

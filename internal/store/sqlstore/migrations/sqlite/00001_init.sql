@@ -58,7 +58,9 @@ CREATE TABLE run_steps (
 );
 
 CREATE TABLE credit_ledger (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- A plain rowid: ids still only grow (nothing is ever deleted), and no
+    -- sqlite_sequence page is written on every credit movement.
+    id            INTEGER PRIMARY KEY,
     workspace_id  TEXT NOT NULL REFERENCES workspaces (id),
     run_id        TEXT,
     kind          TEXT NOT NULL CHECK (kind IN ('grant', 'reserve', 'charge', 'refund')),

@@ -3,7 +3,8 @@
 -- process can stream a run's history and a reconnecting client resumes after
 -- the last event it saw (ids only grow).
 CREATE TABLE run_events (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- A plain rowid: ids still only grow, since events are never deleted.
+    id         INTEGER PRIMARY KEY,
     run_id     TEXT NOT NULL REFERENCES runs (id),
     type       TEXT NOT NULL,
     data       TEXT NOT NULL,

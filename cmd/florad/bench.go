@@ -23,7 +23,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conns := fs.String("conns", "1,8,32", "comma-separated concurrency levels (keep-alive connections)")
 	scenarios := fs.String("scenarios", "post,get", "comma-separated scenarios: post, get")
 	sync := fs.String("sqlite-synchronous", "FULL", "SQLite synchronous mode for florad and the baselines: FULL or NORMAL")
-	rounds := fs.Int("rounds", 1, "measure each cell this many times, alternating which server goes first; keep the median")
+	rounds := fs.Int("rounds", 1, "measure each cell this many times, alternating which server goes first; ratios are the medians of the rounds' own")
 	workers := fs.Bool("workers", false, "also execute the created runs in florad meanwhile (the baselines execute nothing)")
 	accessLog := fs.Bool("access-log", true, "have florad encode its JSON access log (to io.Discard), as 'serve' does")
 	getRuns := fs.Int("get-runs", 1000, "runs created up front for GET to poll round-robin")
@@ -39,14 +39,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &usageError{"conns: " + err.Error()}
 	}
+	for _, sc := range splitList(*scenarios) {
+		if sc != loadbench.ScenarioPost && sc != loadbench.ScenarioGet {
+			return &usageError{fmt.Sprintf("scenarios: %q is neither post nor get", sc)}
+		}
+	}
 	cfg := loadbench.Config{
 		Duration: *duration, Warmup: *warmup, Conns: levels, Scenarios: splitList(*scenarios),
 		Synchronous: strings.ToUpper(*sync), Rounds: *rounds, Workers: *workers, AccessLog: *accessLog,
 		GetRuns: *getRuns, NoiseGate: *noiseGate, NoiseRetries: *noiseRetries, QuietWait: *quietWait, CPUProfile: *cpuProfile,
 		Progress: stderr,
 	}
-	if *duration <= 0 {
-		return &usageError{"duration must be positive"}
+	if *duration <= 0 || *warmup < 0 {
+		return &usageError{"duration must be positive and warmup not negative"}
 	}
 	rep, err := loadbench.Run(ctx, cfg)
 	if err != nil {

@@ -168,9 +168,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		rep.Input.Generated = true
-		// The picture is garbage from here on; the florad child inherits
-		// nothing from this process's heap, but a smaller harness keeps
-		// the machine's memory for the measured processes.
+		// The decoded picture is garbage from here on: collect it now
+		// rather than during a measured run.
 		runtime.GC()
 	}
 	if err := describeInput(rep, input); err != nil {

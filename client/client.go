@@ -200,11 +200,9 @@ func newAPIError(resp *Response) *APIError {
 	return e
 }
 
-// Do sends a request to path (relative to BaseURL, e.g. "/api/v1/techniques")
-// with an optional body, which is sent as JSON. A 2xx answer is returned as
-// is; any other status gives an *APIError (and the Response too). Do is the
-// way to reach endpoints or send bodies the typed methods do not cover.
-func (c *Client) Do(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
+// newRequest builds an authenticated request for path, relative to BaseURL,
+// with body (if any) sent as JSON and accept as the Accept header.
+func (c *Client) newRequest(ctx context.Context, accept, method, path string, body []byte) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -216,9 +214,21 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, opts 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	if c.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	}
+	return req, nil
+}
+
+// Do sends a request to path (relative to BaseURL, e.g. "/api/v1/techniques")
+// with an optional body, which is sent as JSON. A 2xx answer is returned as
+// is; any other status gives an *APIError (and the Response too). Do is the
+// way to reach endpoints or send bodies the typed methods do not cover.
+func (c *Client) Do(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
+	req, err := c.newRequest(ctx, "application/json", method, path, body)
+	if err != nil {
+		return nil, err
 	}
 	for _, o := range opts {
 		o(req)

@@ -391,7 +391,7 @@ func (s *EventStream) ReadAll() ([]*Event, error) {
 // final event of an ended run gives a stream that ends at once (the server
 // answers 204 No Content, which also stops browsers' EventSource).
 func (s *RunsService) Events(ctx context.Context, technique, runID, lastEventID string, opts ...RequestOption) (*EventStream, error) {
-	req, err := s.c.newRequest(ctx, http.MethodGet,
+	req, err := s.c.newRequest(ctx, "text/event-stream", http.MethodGet,
 		"/api/v1/techniques/"+url.PathEscape(technique)+"/runs/"+url.PathEscape(runID)+"/events", nil)
 	if err != nil {
 		return nil, err
@@ -415,30 +415,11 @@ func (s *RunsService) CreateStream(ctx context.Context, technique string, p *Run
 	if err != nil {
 		return nil, fmt.Errorf("error encoding request: %w", err)
 	}
-	req, err := s.c.newRequest(ctx, http.MethodPost, "/api/v1/techniques/"+url.PathEscape(technique)+"/runs", b)
+	req, err := s.c.newRequest(ctx, "text/event-stream", http.MethodPost, "/api/v1/techniques/"+url.PathEscape(technique)+"/runs", b)
 	if err != nil {
 		return nil, err
 	}
 	return s.c.openStream(req, "", opts)
-}
-
-func (c *Client) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
-	if err != nil {
-		return nil, fmt.Errorf("error building request: %w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	if c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.APIKey)
-	}
-	return req, nil
 }
 
 // openStream sends req and checks that a stream came back: a non-2xx

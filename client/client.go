@@ -297,17 +297,22 @@ type Technique struct {
 // page.
 type TechniqueList struct {
 	Techniques []Technique `json:"techniques"`
-	Meta       struct {
+	Page
+}
+
+// Page is the pagination part every list response shares.
+type Page struct {
+	Meta struct {
 		NextCursor *string `json:"next_cursor"`
 	} `json:"meta"`
 }
 
 // NextCursor is the cursor of the next page, or "" on the last one.
-func (l *TechniqueList) NextCursor() string {
-	if l.Meta.NextCursor == nil {
+func (p *Page) NextCursor() string {
+	if p.Meta.NextCursor == nil {
 		return ""
 	}
-	return *l.Meta.NextCursor
+	return *p.Meta.NextCursor
 }
 
 // ListParams selects a page of techniques. Zero values are left out, so the

@@ -148,17 +148,7 @@ func (i *RunListItem) UnmarshalJSON(b []byte) error {
 // RunList is one page of the run history, newest first.
 type RunList struct {
 	TechniqueRuns []RunListItem `json:"technique_runs"`
-	Meta          struct {
-		NextCursor *string `json:"next_cursor"`
-	} `json:"meta"`
-}
-
-// NextCursor is the cursor of the next page, or "" on the last one.
-func (l *RunList) NextCursor() string {
-	if l.Meta.NextCursor == nil {
-		return ""
-	}
-	return *l.Meta.NextCursor
+	Page
 }
 
 // List returns one page of the workspace's runs, newest first.
@@ -232,17 +222,7 @@ type LedgerEntry struct {
 // Ledger is one page of the workspace's ledger, oldest first.
 type Ledger struct {
 	LedgerEntries []LedgerEntry `json:"ledger_entries"`
-	Meta          struct {
-		NextCursor *string `json:"next_cursor"`
-	} `json:"meta"`
-}
-
-// NextCursor is the cursor of the next page, or "" on the last one.
-func (l *Ledger) NextCursor() string {
-	if l.Meta.NextCursor == nil {
-		return ""
-	}
-	return *l.Meta.NextCursor
+	Page
 }
 
 // Ledger returns one page of the workspace's credit ledger, oldest first.

@@ -26,25 +26,6 @@ import (
 	"github.com/florad/florad/internal/store/sqlstore"
 )
 
-// lockedBuffer is a bytes.Buffer a child process writes while the test
-// reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // crashTechnique is three video steps in a chain; the middle one is a slow
 // transcode, so the process can be killed while it runs, after the first
 // step was recorded.
@@ -73,7 +54,7 @@ steps:
 type crashServer struct {
 	cmd    *exec.Cmd
 	base   string
-	stdout *lockedBuffer
+	stdout *cliBuffer
 	// done is closed when the process has exited.
 	done chan struct{}
 }
@@ -90,7 +71,7 @@ func startCrashServer(t *testing.T, bin, data string) *crashServer {
 	tmp := filepath.Join(filepath.Dir(data), "tmp")
 	require.NoError(t, os.MkdirAll(tmp, 0o700))
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	out := &lockedBuffer{}
+	out := &cliBuffer{}
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)

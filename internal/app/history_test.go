@@ -210,6 +210,9 @@ func TestHistoryFilters(t *testing.T) {
 	}
 	running := b.startGatedRun(t, g)
 	for i := range 2 {
+		// created_at has millisecond precision; two creates inside one
+		// millisecond would tie and make the time filters ambiguous.
+		time.Sleep(2 * time.Millisecond)
 		r, err := b.client.Runs.Create(ctx, "prompt-expander", promptRun("waiting "+strconv.Itoa(i)))
 		require.NoError(t, err)
 		pending = append(pending, r)

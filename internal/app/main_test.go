@@ -70,7 +70,7 @@ func migratedTemplate() (string, error) {
 }
 
 // copyTemplate copies the template's files (not its folders) into dir.
-func copyTemplate(t *testing.T, dir string) {
+func copyTemplate(t testing.TB, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(templateDir)
 	require.NoError(t, err)
@@ -121,7 +121,7 @@ func setup(t *testing.T) *testBundle {
 	return setupWith(t, setupOpts{})
 }
 
-func setupWith(t *testing.T, o setupOpts) *testBundle {
+func setupWith(t testing.TB, o setupOpts) *testBundle {
 	t.Helper()
 	logs := &syncBuffer{}
 	dataDir := t.TempDir()
@@ -174,7 +174,7 @@ func setupWith(t *testing.T, o setupOpts) *testBundle {
 
 // newWorkspace creates a workspace with credits (zero or negative: none)
 // and a key.
-func (b *testBundle) newWorkspace(t *testing.T, credits int64) (wsID, keyID, key string) {
+func (b *testBundle) newWorkspace(t testing.TB, credits int64) (wsID, keyID, key string) {
 	t.Helper()
 	ctx := context.Background()
 	w, err := b.app.Workspaces.Create(ctx, "Test "+t.Name(), max(credits, 0))
@@ -270,14 +270,14 @@ func testImage() image.Image {
 	return img
 }
 
-func encodePNG(t *testing.T) []byte {
+func encodePNG(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, png.Encode(&buf, testImage()))
 	return buf.Bytes()
 }
 
-func encodeJPEG(t *testing.T) []byte {
+func encodeJPEG(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, jpeg.Encode(&buf, testImage(), &jpeg.Options{Quality: 90}))
@@ -286,7 +286,7 @@ func encodeJPEG(t *testing.T) []byte {
 
 // imageHandler serves /portrait.png, /portrait.jpg, and /notes.txt, a text
 // file named like nothing in particular.
-func imageHandler(t *testing.T) http.Handler {
+func imageHandler(t testing.TB) http.Handler {
 	pngData, jpegData := encodePNG(t), encodeJPEG(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/portrait.png", func(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/riverqueue/river"
+
 	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
@@ -79,7 +81,9 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 					return err
 				}
 			}
-			if _, err = s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: r.ID}, nil); err != nil {
+			// The fast insert skips reading the job row back, which
+			// nothing here needs.
+			if _, err = s.Jobs.InsertManyFastTx(ctx, tx.SQLTx(), []river.InsertManyParams{{Args: ExecuteArgs{RunID: r.ID}}}); err != nil {
 				return fmt.Errorf("error enqueueing run: %w", err)
 			}
 			return nil

@@ -41,6 +41,7 @@ const MaxAttemptsDefault = 5
 // JobInserter is the part of River's client the service uses.
 type JobInserter interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertManyFastTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) (int, error)
 }
 
 // Errors the service returns besides store sentinels and *validation.Error.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 
 	"modernc.org/sqlite"
@@ -26,6 +27,43 @@ type SQLiteConfig struct {
 	// Readers is the size of the read pool. Defaults to 2×GOMAXPROCS, at
 	// least 4.
 	Readers int
+}
+
+// sqlitePageSize is the page size of databases florad creates. A commit
+// writes every page it touched whole into the WAL, and a run's creation
+// touches about fifteen (the run, its event, the ledger entry, the balance,
+// the River job and their indexes), each only to append a small row: at 1 KiB
+// instead of SQLite's 4 KiB a create writes a third of the bytes and took
+// 20-25% less time at one connection (internal/app BenchmarkRunCreate,
+// FULL sync), while reads by key cost the same (BenchmarkRunGet).
+const sqlitePageSize = 1024
+
+// createSQLiteFile makes a new database file with florad's page size. The
+// size is fixed when the first page is written, so it must be set before
+// anything else: the driver's DSN pragmas run sorted by name, journal_mode
+// before page_size, too late. An existing file is left as it is.
+func createSQLiteFile(ctx context.Context, path string) error {
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("error creating SQLite database %s: %w", path, err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("error creating SQLite database %s: %w", path, err)
+	}
+	defer conn.Close()
+	// Switching to WAL writes the header; if another process got there
+	// first, page_size is a no-op and the file keeps the size it was made with.
+	for _, q := range []string{fmt.Sprintf(`PRAGMA page_size = %d`, sqlitePageSize), `PRAGMA journal_mode = WAL`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("error creating SQLite database %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 type sqliteDialect struct{}
@@ -77,6 +115,10 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 			v.Add(extra[i], extra[i+1])
 		}
 		return "file:" + cfg.Path + "?" + v.Encode()
+	}
+
+	if err := createSQLiteFile(ctx, cfg.Path); err != nil {
+		return nil, err
 	}
 
 	// Each connection keeps its prepared statements (stmtcache.go).

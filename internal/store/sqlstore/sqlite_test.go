@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -24,4 +25,34 @@ func TestSQLite(t *testing.T) {
 		require.Equal(t, "sqlite", s.Dialect())
 		return s
 	})
+}
+
+// TestSQLitePageSize checks that a new database gets florad's small pages,
+// which a DSN pragma cannot set, and that an existing file keeps its own.
+func TestSQLitePageSize(t *testing.T) {
+	t.Parallel()
+	pageSize := func(t *testing.T, path string) int {
+		t.Helper()
+		s, err := sqlstore.OpenSQLite(t.Context(), sqlstore.SQLiteConfig{Path: path})
+		require.NoError(t, err)
+		defer func() { require.NoError(t, s.Close()) }()
+		var n int
+		require.NoError(t, s.ReaderDB().QueryRowContext(t.Context(), `PRAGMA page_size`).Scan(&n))
+		var mode string
+		require.NoError(t, s.WriterDB().QueryRowContext(t.Context(), `PRAGMA journal_mode`).Scan(&mode))
+		require.Equal(t, "wal", mode)
+		return n
+	}
+
+	fresh := filepath.Join(t.TempDir(), "florad.db")
+	require.Equal(t, 1024, pageSize(t, fresh))
+	require.Equal(t, 1024, pageSize(t, fresh), "reopened")
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+old)
+	require.NoError(t, err)
+	_, err = db.Exec(`PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	require.Equal(t, 4096, pageSize(t, old))
 }

@@ -4,6 +4,7 @@
 //   FLORA_BASE_URL        http://127.0.0.1:PORT/api/v1 (the SDK appends /techniques...)
 //   FLORA_API_KEY         a key of a workspace with credits
 //   FLORA_POOR_API_KEY    a key of a workspace with 0 credits
+//   FLORA_BURST_API_KEY   a key of a workspace used only to exceed the rate limit (20/s, bursts of 40)
 //   FLORA_TEST_IMAGE_URL  an http(s) URL of an image the server can fetch
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import FLORA, {
   AuthenticationError,
   BadRequestError,
   NotFoundError,
+  RateLimitError,
   UnprocessableEntityError,
 } from '@flora-ai/flora';
 
@@ -338,4 +340,25 @@ test('webhooks.unwrap accepts our signed deliveries', async () => {
   } finally {
     server.close();
   }
+});
+
+// The burst workspace's 40 tokens go to a volley of 50 lists at once.
+test('429: over the rate limit is a RateLimitError with rate_limited', async () => {
+  const burst = new FLORA({ baseURL, apiKey: env('FLORA_BURST_API_KEY'), timeout: 10_000 });
+  const results = await Promise.allSettled(
+    Array.from({ length: 50 }, () => burst.techniques.list({ limit: 1 }, noRetry)),
+  );
+  const refused = results.filter((r) => r.status === 'rejected');
+  assert.ok(refused.length >= 5, `${refused.length} of 50 refused; the burst is 40`);
+  for (const { reason: err } of refused) {
+    assert.ok(err instanceof RateLimitError, `want RateLimitError, got ${err?.constructor?.name}: ${err?.message}`);
+    assert.equal(err.status, 429);
+    assert.equal(err.error?.error?.code, 'rate_limited');
+    assert.ok(Number(err.headers.get('retry-after')) >= 1, 'retry-after in whole seconds');
+  }
+
+  // With its default retries the SDK waits as told and gets through.
+  const again = await Promise.all(Array.from({ length: 30 }, () => burst.techniques.list({ limit: 1 })));
+  assert.equal(again.length, 30);
+  for (const page of again) assert.equal(page.techniques.length, 1);
 });

@@ -40,6 +40,8 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Workers: true,
 		ShutdownTimeout: 5 * time.Second,
+		// The limit serve runs with, so the SDK meets our 429s as users do.
+		RateLimit: app.RateLimitDefault,
 	})
 	if err != nil {
 		cancel()
@@ -62,6 +64,11 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 	poorKey, err := a.Workspaces.CreateKey(ctx, poor.ID)
 	require.NoError(t, err)
 
+	burst, err := a.Workspaces.Create(ctx, "sdk-burst", 0)
+	require.NoError(t, err)
+	burstKey, err := a.Workspaces.CreateKey(ctx, burst.ID)
+	require.NoError(t, err)
+
 	img := testPNG(t)
 	images := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
@@ -78,6 +85,7 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 		"FLORA_BASE_URL=http://"+a.Addr()+"/api/v1",
 		"FLORA_API_KEY="+richKey.Key,
 		"FLORA_POOR_API_KEY="+poorKey.Key,
+		"FLORA_BURST_API_KEY="+burstKey.Key,
 		"FLORA_TEST_IMAGE_URL="+images.URL+"/portrait.png",
 		"FLORA_WEBHOOK_SECRET="+richKey.WebhookSecret,
 		// Keep the SDK's own logging at its quiet default whatever the

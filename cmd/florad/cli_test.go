@@ -44,10 +44,15 @@ func TestServeFirstStart(t *testing.T) {
 	// The printed key works, all the way to a completed run.
 	ctx := context.Background()
 	c := client.New(s.base, key, nil)
-	c.PollInterval = 20 * time.Millisecond
+	// Polls stay under the default rate limit, which serve turns on.
+	c.PollInterval = 50 * time.Millisecond
 	l, err := c.Techniques.List(ctx, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, l.Techniques)
+	w, err := c.Workspace(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 20, w.Limits["requests_per_second"], "the contract's default limit")
+	require.EqualValues(t, 40, w.Limits["request_burst"])
 	r, err := c.Runs.Create(ctx, "prompt-expander", &client.RunCreateParams{
 		Inputs: []client.Input{{ID: "prompt", Type: "text", Value: "a lighthouse at dawn"}}})
 	require.NoError(t, err)

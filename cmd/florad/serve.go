@@ -41,6 +41,8 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	if name == "serve" {
 		noWorkers = fs.Bool("no-workers", false, "serve the API only; runs are executed by 'florad worker' processes")
 	}
+	rateLimit := fs.Float64("rate-limit", envFloat("FLORA_RATE_LIMIT", app.RateLimitDefault), "API requests a second each workspace may make to this process, on average; 0 for no limit (env FLORA_RATE_LIMIT)")
+	rateBurst := fs.Int("rate-burst", envInt("FLORA_RATE_BURST", 0), "API requests a workspace may make at once; 0 for twice --rate-limit (env FLORA_RATE_BURST)")
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
@@ -62,7 +64,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		Addr: *addr, DataDir: *data, PublicURL: *publicURL, Dev: *dev, AllowNetworks: nets,
 		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
 		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
-		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3,
+		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))
@@ -131,6 +133,15 @@ func envInt(name string, def int) int {
 	var n int
 	if _, err := fmt.Sscan(os.Getenv(name), &n); err == nil && n > 0 {
 		return n
+	}
+	return def
+}
+
+// envFloat reads a number that may be 0 (a setting turned off).
+func envFloat(name string, def float64) float64 {
+	var f float64
+	if _, err := fmt.Sscan(os.Getenv(name), &f); err == nil && f >= 0 {
+		return f
 	}
 	return def
 }

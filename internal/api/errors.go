@@ -3,8 +3,11 @@ package api
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/run"
@@ -80,6 +83,18 @@ func errInsufficientCredits(e *store.InsufficientCreditsError) *Error {
 func errIdempotencyConflict() *Error {
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_conflict",
 		Message: "This idempotency key was already used for a different request."}
+}
+
+// errRateLimited says when to come back in whole seconds, as the contract
+// has it. An exact wait (retry-after-ms, which FLORA's SDKs would prefer)
+// sends every refused client back at the same instant for the one token
+// there is; a second lets the bucket refill for a crowd.
+func errRateLimited(l *rateLimiter, wait time.Duration) *Error {
+	seconds := max(1, int(math.Ceil(wait.Seconds())))
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		Message: "Rate limit exceeded: this workspace's limit is " + strconv.FormatFloat(float64(l.limit), 'f', -1, 64) +
+			" requests per second, " + itoa(l.burst) + " at once; retry after " + itoa(seconds) + " s.",
+		RetryAfter: seconds}
 }
 
 func errUnavailable(cause error) *Error {

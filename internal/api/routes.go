@@ -23,6 +23,9 @@ func (s *Server) routes() chi.Router {
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
+		if s.limiter != nil {
+			r.Use(s.rateLimit)
+		}
 		r.Get("/techniques", s.handle(s.techniqueList))
 		r.Get("/techniques/{technique}", s.handle(s.techniqueGet))
 		r.Post("/techniques/{technique}/runs", s.handle(s.runCreate))

@@ -46,6 +46,11 @@ type Config struct {
 	CreditPriceUSD float64
 	// OutputURLTTL is how long an output URL stays valid. Defaults to 24 h.
 	OutputURLTTL time.Duration
+	// RateLimit is how many requests a second each workspace may make, on
+	// average; 0 means no limit. RateBurst is how many at once, by default
+	// twice RateLimit.
+	RateLimit float64
+	RateBurst int
 }
 
 // Defaults of Config.
@@ -58,8 +63,9 @@ const (
 // Server is the HTTP handler of the API.
 type Server struct {
 	Config
-	logger *slog.Logger
-	router chi.Router
+	logger  *slog.Logger
+	router  chi.Router
+	limiter *rateLimiter
 }
 
 // New builds the server and its route table.
@@ -77,7 +83,7 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	s := &Server{Config: cfg, logger: cfg.Logger}
+	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst)}
 	s.router = s.routes()
 	return s
 }

@@ -23,9 +23,13 @@ func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	limits := map[string]any{"max_body_bytes": s.MaxBodyBytes, "max_inputs": 100, "max_text_length": 10000}
+	if s.limiter != nil {
+		limits["requests_per_second"] = float64(s.limiter.limit)
+		limits["request_burst"] = s.limiter.burst
+	}
 	writeJSON(w, http.StatusOK, workspaceJSON{WorkspaceID: ws.ID, Name: ws.Name, CreditBalance: ws.Balance,
-		CreditPrice: s.CreditPriceUSD, CreatedAt: ws.CreatedAt,
-		Limits: map[string]any{"max_body_bytes": s.MaxBodyBytes, "max_inputs": 100, "max_text_length": 10000}})
+		CreditPrice: s.CreditPriceUSD, CreatedAt: ws.CreatedAt, Limits: limits})
 	return nil
 }
 

@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.handler = api.New(api.Config{
 		Store: a.Store, Runs: a.Runs, Techniques: a.Techniques, Verifier: &auth.LocalVerifier{Store: a.Store},
 		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
-		Webhooks: a.Webhooks,
+		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 	})
 	ok = true
 	return a, nil

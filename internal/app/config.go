@@ -57,6 +57,12 @@ type Config struct {
 	Concurrency int
 	// RunTimeout is a run's deadline from creation. Defaults to 30 minutes.
 	RunTimeout time.Duration
+	// RateLimit is how many API requests a second each workspace may make
+	// to this process, on average; 0 means no limit (the CLI's default is
+	// RateLimitDefault). RateBurst is how many at once; 0 means twice
+	// RateLimit.
+	RateLimit float64
+	RateBurst int
 	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
 	// Defaults to 60 seconds.
 	ShutdownTimeout time.Duration
@@ -71,6 +77,9 @@ const (
 	ConcurrencyDefault     = 8
 	ShutdownTimeoutDefault = 60 * time.Second
 	RescueAfterDefault     = 30 * time.Second
+	// RateLimitDefault is the contract's: 20 requests a second, and with
+	// the default burst, 40 at once.
+	RateLimitDefault = 20
 )
 
 // WithDefaults returns a copy of c with every unset field at its default.
@@ -97,6 +106,9 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if c.RateLimit < 0 || c.RateBurst < 0 {
+		return errors.New("rate limit and burst: not negative (0 turns the limit off)")
+	}
 	if c.Concurrency > 1000 {
 		return errors.New("concurrency: at most 1000")
 	}

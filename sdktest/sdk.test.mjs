@@ -342,14 +342,15 @@ test('webhooks.unwrap accepts our signed deliveries', async () => {
   }
 });
 
-// The burst workspace's 40 tokens go to a volley of 50 lists at once.
+// The burst workspace's 40 tokens go to a volley of 120 lists at once: even
+// on a slow machine that spreads it over seconds, some are refused.
 test('429: over the rate limit is a RateLimitError with rate_limited', async () => {
   const burst = new FLORA({ baseURL, apiKey: env('FLORA_BURST_API_KEY'), timeout: 10_000 });
   const results = await Promise.allSettled(
-    Array.from({ length: 50 }, () => burst.techniques.list({ limit: 1 }, noRetry)),
+    Array.from({ length: 120 }, () => burst.techniques.list({ limit: 1 }, noRetry)),
   );
   const refused = results.filter((r) => r.status === 'rejected');
-  assert.ok(refused.length >= 5, `${refused.length} of 50 refused; the burst is 40`);
+  assert.ok(refused.length >= 1, `none of 120 refused; the burst is 40 and the rate 20/s`);
   for (const { reason: err } of refused) {
     assert.ok(err instanceof RateLimitError, `want RateLimitError, got ${err?.constructor?.name}: ${err?.message}`);
     assert.equal(err.status, 429);

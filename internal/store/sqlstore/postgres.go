@@ -33,6 +33,10 @@ type postgresDialect struct {
 
 func (*postgresDialect) name() string { return "postgres" }
 
+// statementContext keeps the caller's: a statement can wait on the
+// network or a row lock, and a request that ended should stop waiting.
+func (*postgresDialect) statementContext(ctx context.Context) context.Context { return ctx }
+
 func (d *postgresDialect) rebind(q string) string {
 	if v, ok := d.rebound.Load(q); ok {
 		return v.(string)

@@ -30,6 +30,8 @@ type dialect interface {
 	rebind(query string) string
 	// interpretError maps driver errors to store sentinels.
 	interpretError(err error) error
+	// statementContext is the context a statement runs under.
+	statementContext(ctx context.Context) context.Context
 }
 
 // Store is the database/sql implementation of store.Store.
@@ -98,17 +100,17 @@ type queries struct {
 }
 
 func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := q.ex.ExecContext(ctx, q.d.rebind(query), args...)
+	res, err := q.ex.ExecContext(q.d.statementContext(ctx), q.d.rebind(query), args...)
 	return res, q.d.interpretError(err)
 }
 
 func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := q.ex.QueryContext(ctx, q.d.rebind(query), args...)
+	rows, err := q.ex.QueryContext(q.d.statementContext(ctx), q.d.rebind(query), args...)
 	return rows, q.d.interpretError(err)
 }
 
 func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return q.ex.QueryRowContext(ctx, q.d.rebind(query), args...)
+	return q.ex.QueryRowContext(q.d.statementContext(ctx), q.d.rebind(query), args...)
 }
 
 // scanErr maps a Scan error; sql.ErrNoRows becomes store.ErrNotFound.

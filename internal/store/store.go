@@ -76,9 +76,12 @@ type Reader interface {
 	APIKeyGetByHash(ctx context.Context, hash []byte) (*APIKey, error)
 	WorkspaceGet(ctx context.Context, id string) (*Workspace, error)
 	WorkspaceList(ctx context.Context) ([]*Workspace, error)
-	// RunGet returns the run only if it belongs to workspaceID.
+	// RunGet returns the run only if it belongs to workspaceID. It is the
+	// API's read, and like RunGetByIdempotencyKey and RunList leaves Inputs
+	// nil: the API never shows them, and a poll should not pay for them.
 	RunGet(ctx context.Context, workspaceID, runID string) (*Run, error)
-	// RunGetByID returns a run whatever its workspace; for workers only.
+	// RunGetByID returns a run, inputs included, whatever its workspace; for
+	// workers.
 	RunGetByID(ctx context.Context, runID string) (*Run, error)
 	RunGetByIdempotencyKey(ctx context.Context, workspaceID, key string) (*Run, error)
 	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)

@@ -15,9 +15,17 @@ const runColumns = `id, workspace_id, technique_id, technique_slug, technique_ve
 	inputs, mode, callback_url, idempotency_key, fingerprint, credits, charged_credits, outputs,
 	error_code, error_message, created_at, started_at, completed_at`
 
-// runFromRow maps one row into our record; the only place that knows the
+// runViewColumns are runColumns without inputs, for the API's reads, which
+// never show them: a poll should not read and decode up to a megabyte of
+// text on every call.
+const runViewColumns = `id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
+	mode, callback_url, idempotency_key, fingerprint, credits, charged_credits, outputs,
+	error_code, error_message, created_at, started_at, completed_at`
+
+// runFromRow maps one row of runColumns, or of runViewColumns when
+// withInputs is false, into our record; the only place that knows the
 // column layout of runs.
-func runFromRow(sc interface{ Scan(...any) error }) (*store.Run, error) {
+func runFromRow(sc interface{ Scan(...any) error }, withInputs bool) (*store.Run, error) {
 	r := &store.Run{}
 	var (
 		inputs, outputs      string
@@ -25,14 +33,21 @@ func runFromRow(sc interface{ Scan(...any) error }) (*store.Run, error) {
 		charged              sql.NullInt64
 		startedAt, completed sql.NullInt64
 	)
-	err := sc.Scan(&r.ID, &r.WorkspaceID, &r.TechniqueID, &r.TechniqueSlug, &r.TechniqueVersion, &r.Status,
-		&r.Progress, &inputs, &r.Mode, &r.CallbackURL, &idemKey, &r.Fingerprint, &r.Credits, &charged,
+	dest := make([]any, 0, 20)
+	dest = append(dest, &r.ID, &r.WorkspaceID, &r.TechniqueID, &r.TechniqueSlug, &r.TechniqueVersion, &r.Status,
+		&r.Progress)
+	if withInputs {
+		dest = append(dest, &inputs)
+	}
+	dest = append(dest, &r.Mode, &r.CallbackURL, &idemKey, &r.Fingerprint, &r.Credits, &charged,
 		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed)
-	if err != nil {
+	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(inputs), &r.Inputs); err != nil {
-		return nil, fmt.Errorf("error decoding run inputs: %w", err)
+	if withInputs {
+		if err := json.Unmarshal([]byte(inputs), &r.Inputs); err != nil {
+			return nil, fmt.Errorf("error decoding run inputs: %w", err)
+		}
 	}
 	if err := json.Unmarshal([]byte(outputs), &r.Outputs); err != nil {
 		return nil, fmt.Errorf("error decoding run outputs: %w", err)
@@ -50,8 +65,12 @@ func runFromRow(sc interface{ Scan(...any) error }) (*store.Run, error) {
 	return r, nil
 }
 
-func (q *queries) runGet(ctx context.Context, where string, args ...any) (*store.Run, error) {
-	r, err := runFromRow(q.queryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, args...))
+func (q *queries) runGet(ctx context.Context, withInputs bool, where string, args ...any) (*store.Run, error) {
+	cols := runViewColumns
+	if withInputs {
+		cols = runColumns
+	}
+	r, err := runFromRow(q.queryRow(ctx, `SELECT `+cols+` FROM runs WHERE `+where, args...), withInputs)
 	if err != nil {
 		return nil, fmt.Errorf("error getting run: %w", q.scanErr(err))
 	}
@@ -59,15 +78,15 @@ func (q *queries) runGet(ctx context.Context, where string, args ...any) (*store
 }
 
 func (q *queries) RunGet(ctx context.Context, workspaceID, runID string) (*store.Run, error) {
-	return q.runGet(ctx, `id = ? AND workspace_id = ?`, runID, workspaceID)
+	return q.runGet(ctx, false, `id = ? AND workspace_id = ?`, runID, workspaceID)
 }
 
 func (q *queries) RunGetByID(ctx context.Context, runID string) (*store.Run, error) {
-	return q.runGet(ctx, `id = ?`, runID)
+	return q.runGet(ctx, true, `id = ?`, runID)
 }
 
 func (q *queries) RunGetByIdempotencyKey(ctx context.Context, workspaceID, key string) (*store.Run, error) {
-	return q.runGet(ctx, `workspace_id = ? AND idempotency_key = ?`, workspaceID, key)
+	return q.runGet(ctx, false, `workspace_id = ? AND idempotency_key = ?`, workspaceID, key)
 }
 
 // RunList pages runs newest first with a keyset on (created_at, id), which
@@ -96,14 +115,14 @@ func (q *queries) RunList(ctx context.Context, p *store.RunListParams) ([]*store
 		args = append(args, p.AfterCreatedAt, p.AfterCreatedAt, p.AfterID)
 	}
 	args = append(args, p.Limit)
-	rows, err := q.query(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+	rows, err := q.query(ctx, `SELECT `+runViewColumns+` FROM runs WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("error listing runs: %w", err)
 	}
 	defer rows.Close()
 	var out []*store.Run
 	for rows.Next() {
-		r, err := runFromRow(rows)
+		r, err := runFromRow(rows, false)
 		if err != nil {
 			return nil, fmt.Errorf("error scanning run: %w", err)
 		}
@@ -125,12 +144,13 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 		`INSERT INTO runs (id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
 			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at)
 		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)
-		 RETURNING `+runColumns,
+		 RETURNING `+runViewColumns,
 		p.ID, p.WorkspaceID, p.TechniqueID, p.TechniqueSlug, p.TechniqueVersion, string(inputs), p.Mode,
-		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt))
+		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt), false)
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 	}
+	r.Inputs = p.Inputs // as stored; no need to read them back
 	if err := q.insertEvent(ctx, r.ID, store.EventCreated, deltaOf(r), p.CreatedAt); err != nil {
 		return nil, err
 	}
@@ -142,7 +162,7 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 // It returns whether the row changed.
 func (q *queries) runUpdate(ctx context.Context, runID, set, guard string, args ...any) (*store.Run, bool, error) {
 	r, err := runFromRow(q.queryRow(ctx,
-		`UPDATE runs SET `+set+` WHERE id = ? AND `+guard+` RETURNING `+runColumns, append(args, runID)...))
+		`UPDATE runs SET `+set+` WHERE id = ? AND `+guard+` RETURNING `+runColumns, append(args, runID)...), true)
 	if err == nil {
 		return r, true, nil
 	}

@@ -190,7 +190,7 @@ func exerciseInTx(t *testing.T, setup setupFunc) {
 		require.Equal(t, s.written.runID, s.run.ID)
 		require.NotNil(t, s.insertedRun)
 		require.NoError(t, s.byKeyErr)
-		require.Equal(t, s.insertedRun, s.byKey)
+		require.Equal(t, apiView(s.insertedRun), s.byKey)
 		require.NoError(t, s.entriesErr)
 		require.Len(t, s.entries, 2)
 		require.NoError(t, s.stepsErr)

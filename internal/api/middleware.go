@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/ident"
+	"github.com/florad/florad/internal/store"
 )
 
 // requestIDMiddleware gives every request an id, sent back in the
@@ -89,35 +92,79 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate checks the bearer key, and the workspace_id query parameter
-// when a request names one.
+// verifyFunc checks a request's bearer token. It may return a context
+// carrying what it read on the way.
+type verifyFunc func(r *http.Request, token string) (*auth.Principal, context.Context, error)
+
+// authenticate checks the bearer key with the server's Verifier, and the
+// workspace_id query parameter when a request names one.
 func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		scheme, token, ok := strings.Cut(h, " ")
-		token = strings.TrimSpace(token)
-		if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-			s.writeError(w, r, errUnauthorized())
-			return
-		}
+	return s.authenticateWith(func(r *http.Request, token string) (*auth.Principal, context.Context, error) {
 		p, err := s.Verifier.Verify(r.Context(), token)
-		if errors.Is(err, auth.ErrInvalidKey) {
-			s.writeError(w, r, errInvalidAPIKey())
-			return
+		return p, r.Context(), err
+	})(next)
+}
+
+// runPrefetcher is a Verifier that can read a polled run in the same
+// statement as the key (auth.LocalVerifier).
+type runPrefetcher interface {
+	VerifyWithRun(ctx context.Context, token, runID string) (*auth.Principal, *store.Run, error)
+}
+
+type ctxKeyPrefetchedRun struct{}
+
+// authenticatePoll is authenticate for GET .../runs/{runID}: with a local
+// verifier, the key and the run come from one read, and the run waits on
+// the context for runGet.
+func (s *Server) authenticatePoll(next http.Handler) http.Handler {
+	pf, ok := s.Verifier.(runPrefetcher)
+	if !ok {
+		return s.authenticate(next)
+	}
+	return s.authenticateWith(func(r *http.Request, token string) (*auth.Principal, context.Context, error) {
+		p, run, err := pf.VerifyWithRun(r.Context(), token, chi.URLParam(r, "runID"))
+		if err != nil || run == nil {
+			return p, r.Context(), err
 		}
-		if err != nil {
-			s.writeError(w, r, errUnavailable(err))
-			return
-		}
-		if ws := r.URL.Query().Get("workspace_id"); ws != "" && ws != p.WorkspaceID {
-			s.writeError(w, r, errForbidden("This API key is not authorized for workspace "+truncateForMessage(ws)+"."))
-			return
-		}
-		if holder, ok := r.Context().Value(ctxPrincipal).(*principalHolder); ok {
-			holder.p = p
-		}
-		next.ServeHTTP(w, r)
-	})
+		return p, context.WithValue(r.Context(), ctxKeyPrefetchedRun{}, run), nil
+	})(next)
+}
+
+// prefetchedRun is the run authenticatePoll read with the key, if any.
+func prefetchedRun(ctx context.Context) *store.Run {
+	r, _ := ctx.Value(ctxKeyPrefetchedRun{}).(*store.Run)
+	return r
+}
+
+func (s *Server) authenticateWith(verify verifyFunc) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := r.Header.Get("Authorization")
+			scheme, token, ok := strings.Cut(h, " ")
+			token = strings.TrimSpace(token)
+			if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+				s.writeError(w, r, errUnauthorized())
+				return
+			}
+			p, ctx, err := verify(r, token)
+			if errors.Is(err, auth.ErrInvalidKey) {
+				s.writeError(w, r, errInvalidAPIKey())
+				return
+			}
+			if err != nil {
+				s.writeError(w, r, errUnavailable(err))
+				return
+			}
+			if ws := r.URL.Query().Get("workspace_id"); ws != "" && ws != p.WorkspaceID {
+				s.writeError(w, r, errForbidden("This API key is not authorized for workspace "+truncateForMessage(ws)+"."))
+				return
+			}
+			if holder, ok := r.Context().Value(ctxPrincipal).(*principalHolder); ok {
+				holder.p = p
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
 }
 
 func truncateForMessage(s string) string {

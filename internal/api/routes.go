@@ -21,23 +21,30 @@ func (s *Server) routes() chi.Router {
 	r.Get("/readyz", s.handle(s.readyz))
 	r.Get("/files/*", s.handle(s.fileGet))
 
-	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(s.authenticate)
-		if s.limiter != nil {
-			r.Use(s.rateLimit)
+	// Every /api/v1 route authenticates, then counts against the rate limit.
+	api := func(authenticate func(http.Handler) http.Handler) chi.Middlewares {
+		if s.limiter == nil {
+			return chi.Middlewares{authenticate}
 		}
-		r.Get("/techniques", s.handle(s.techniqueList))
-		r.Get("/techniques/{technique}", s.handle(s.techniqueGet))
-		r.Post("/techniques/{technique}/runs", s.handle(s.runCreate))
-		r.Get("/techniques/{technique}/runs", s.handle(s.runList))
-		r.Get("/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
-		r.Post("/techniques/{technique}/runs/{runID}/cancel", s.handle(s.runCancel))
-		r.Get("/techniques/{technique}/runs/{runID}/events", s.handle(s.runEvents))
-		r.Get("/technique-runs", s.handle(s.runList))
-		r.Get("/workspace", s.handle(s.workspaceGet))
-		r.Get("/workspace/ledger", s.handle(s.workspaceLedger))
-		r.Get("/webhook-deliveries", s.handle(s.webhookDeliveryList))
-		r.Post("/webhook-deliveries/{deliveryID}/redeliver", s.handle(s.webhookDeliveryRedeliver))
+		return chi.Middlewares{authenticate, s.rateLimit}
+	}
+	r.Route("/api/v1", func(r chi.Router) {
+		// Polls, the most frequent request, read the key and the run together.
+		r.With(api(s.authenticatePoll)...).Get("/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
+		r.Group(func(r chi.Router) {
+			r.Use(api(s.authenticate)...)
+			r.Get("/techniques", s.handle(s.techniqueList))
+			r.Get("/techniques/{technique}", s.handle(s.techniqueGet))
+			r.Post("/techniques/{technique}/runs", s.handle(s.runCreate))
+			r.Get("/techniques/{technique}/runs", s.handle(s.runList))
+			r.Post("/techniques/{technique}/runs/{runID}/cancel", s.handle(s.runCancel))
+			r.Get("/techniques/{technique}/runs/{runID}/events", s.handle(s.runEvents))
+			r.Get("/technique-runs", s.handle(s.runList))
+			r.Get("/workspace", s.handle(s.workspaceGet))
+			r.Get("/workspace/ledger", s.handle(s.workspaceLedger))
+			r.Get("/webhook-deliveries", s.handle(s.webhookDeliveryList))
+			r.Post("/webhook-deliveries/{deliveryID}/redeliver", s.handle(s.webhookDeliveryRedeliver))
+		})
 	})
 	return r
 }

@@ -4,11 +4,21 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/florad/florad/internal/store"
 )
 
 func (s *Server) runGet(w http.ResponseWriter, r *http.Request) error {
-	run, _, err := s.Runs.Get(r.Context(), principal(r.Context()).WorkspaceID,
-		chi.URLParam(r, "technique"), chi.URLParam(r, "runID"))
+	ws, technique := principal(r.Context()).WorkspaceID, chi.URLParam(r, "technique")
+	var (
+		run *store.Run
+		err error
+	)
+	if pre := prefetchedRun(r.Context()); pre != nil {
+		run, _, err = s.Runs.OfTechnique(r.Context(), ws, technique, pre)
+	} else {
+		run, _, err = s.Runs.Get(r.Context(), ws, technique, chi.URLParam(r, "runID"))
+	}
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,19 @@ func TestAuthentication(t *testing.T) {
 		c := b.newClient(key)
 		_, err := c.Techniques.List(ctx, nil)
 		require.NoError(t, err, "the key works before it is revoked")
+		r, err := c.Runs.Create(ctx, "prompt-expander", promptRun("a cat"))
+		require.NoError(t, err)
+		_, err = c.Runs.Get(ctx, "prompt-expander", r.RunID)
+		require.NoError(t, err)
 
 		require.NoError(t, b.app.Workspaces.RevokeKey(ctx, keyID))
 		_, err = c.Techniques.List(ctx, nil)
 		apiError(t, err, http.StatusUnauthorized, "invalid_api_key")
 		_, err = c.Runs.Create(ctx, "prompt-expander", promptRun("a cat"))
+		apiError(t, err, http.StatusUnauthorized, "invalid_api_key")
+		// A poll reads the key and the run in one statement: the run being
+		// there changes nothing.
+		_, err = c.Runs.Get(ctx, "prompt-expander", r.RunID)
 		apiError(t, err, http.StatusUnauthorized, "invalid_api_key")
 	})
 
@@ -64,7 +72,12 @@ func TestAuthentication(t *testing.T) {
 		otherWS, _, _ := b.newWorkspace(t, 0)
 		_, err := b.client.Techniques.List(ctx, nil, client.WithQuery("workspace_id", otherWS))
 		apiError(t, err, http.StatusForbidden, "forbidden")
-		_, err = b.client.Runs.Create(ctx, "prompt-expander", promptRun("a cat"), client.WithQuery("workspace_id", otherWS))
+		r, err := b.client.Runs.Create(ctx, "prompt-expander", promptRun("a cat"), client.WithQuery("workspace_id", otherWS))
+		apiError(t, err, http.StatusForbidden, "forbidden")
+		require.Nil(t, r)
+		mine, err := b.client.Runs.Create(ctx, "prompt-expander", promptRun("a cat"))
+		require.NoError(t, err)
+		_, err = b.client.Runs.Get(ctx, "prompt-expander", mine.RunID, client.WithQuery("workspace_id", otherWS))
 		apiError(t, err, http.StatusForbidden, "forbidden")
 	})
 

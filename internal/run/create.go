@@ -34,12 +34,9 @@ type CreateParams struct {
 // number of identical requests arriving at once, one insert wins and the
 // others fail on the constraint, roll back, and answer with the winner.
 func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, replayed bool, err error) {
-	t, ok, err := s.Techniques.Get(ctx, p.WorkspaceID, p.Technique)
+	t, err := s.technique(ctx, p.WorkspaceID, p.Technique)
 	if err != nil {
 		return nil, false, err
-	}
-	if !ok {
-		return nil, false, fmt.Errorf("error finding technique: %w", store.ErrNotFound)
 	}
 	if t.Unavailable != "" {
 		return nil, false, fmt.Errorf("%w: %s", ErrTechniqueUnavailable, t.Unavailable)

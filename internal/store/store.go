@@ -84,6 +84,12 @@ type Reader interface {
 	// workers.
 	RunGetByID(ctx context.Context, runID string) (*Run, error)
 	RunGetByIdempotencyKey(ctx context.Context, workspaceID, key string) (*Run, error)
+	// RunGetWithKey reads the API key with this hash and a run of the key's
+	// workspace in one statement, the run as RunGet returns it: a poll's
+	// authentication and read at the cost of one. ErrNotFound unless both
+	// exist; the caller then tells which is missing the slow way. The key
+	// is returned whatever its state: checking it is the caller's.
+	RunGetWithKey(ctx context.Context, keyHash []byte, runID string) (*APIKey, *Run, error)
 	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)
 	LedgerList(ctx context.Context, workspaceID string) ([]*LedgerEntry, error)
 	// LedgerPage returns up to limit entries with ids above afterID, oldest

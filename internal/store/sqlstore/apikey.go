@@ -11,15 +11,24 @@ import (
 const apiKeyColumns = `id, workspace_id, hash, prefix, created_at, revoked_at`
 
 func scanAPIKey(sc interface{ Scan(...any) error }) (*store.APIKey, error) {
-	k := &store.APIKey{}
-	var revoked sql.NullInt64
-	if err := sc.Scan(&k.ID, &k.WorkspaceID, &k.Hash, &k.Prefix, &k.CreatedAt, &revoked); err != nil {
+	k, dest, finish := apiKeyFromRow()
+	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
-	if revoked.Valid {
-		k.RevokedAt = &revoked.Int64
-	}
+	finish()
 	return k, nil
+}
+
+// apiKeyFromRow returns a key, the Scan destinations of apiKeyColumns for
+// it, and what to call once they are filled.
+func apiKeyFromRow() (k *store.APIKey, dest []any, finish func()) {
+	k = &store.APIKey{}
+	var revoked sql.NullInt64
+	return k, []any{&k.ID, &k.WorkspaceID, &k.Hash, &k.Prefix, &k.CreatedAt, &revoked}, func() {
+		if revoked.Valid {
+			k.RevokedAt = &revoked.Int64
+		}
+	}
 }
 
 func (q *queries) APIKeyGetByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/florad/florad/internal/store"
@@ -75,6 +76,38 @@ func (q *queries) runGet(ctx context.Context, withInputs bool, where string, arg
 		return nil, fmt.Errorf("error getting run: %w", q.scanErr(err))
 	}
 	return r, nil
+}
+
+// prefixScanner scans a row whose first columns belong to another record.
+type prefixScanner struct {
+	row    interface{ Scan(...any) error }
+	prefix []any
+}
+
+func (p prefixScanner) Scan(dest ...any) error { return p.row.Scan(append(p.prefix, dest...)...) }
+
+// runWithKeyQuery reads a key by hash and a run of its workspace together:
+// the poll's authentication and read in one statement.
+var runWithKeyQuery = `SELECT ` + qualify(apiKeyColumns, "k") + `, ` + qualify(runViewColumns, "r") + `
+	FROM api_keys k JOIN runs r ON r.workspace_id = k.workspace_id WHERE k.hash = ? AND r.id = ?`
+
+// qualify prefixes each of a comma-separated column list with alias.
+func qualify(columns, alias string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+func (q *queries) RunGetWithKey(ctx context.Context, keyHash []byte, runID string) (*store.APIKey, *store.Run, error) {
+	k, keyDest, finish := apiKeyFromRow()
+	r, err := runFromRow(prefixScanner{row: q.queryRow(ctx, runWithKeyQuery, keyHash, runID), prefix: keyDest}, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("error getting API key and run: %w", q.scanErr(err))
+	}
+	finish()
+	return k, r, nil
 }
 
 func (q *queries) RunGet(ctx context.Context, workspaceID, runID string) (*store.Run, error) {

@@ -86,6 +86,35 @@ func exerciseAPIKey(t *testing.T, setup setupFunc) {
 		require.Equal(t, firstAt, *got.RevokedAt, "a second revoke keeps the first time")
 	})
 
+	t.Run("RunGetWithKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws, other := b.fix.Workspace(), b.fix.Workspace()
+		p := b.fix.APIKeyParams(ws.ID)
+		k, err := insert(b, p)
+		require.NoError(t, err)
+		mine, theirs := b.fix.Run(ws.ID), b.fix.Run(other.ID)
+
+		gotKey, gotRun, err := b.store.RunGetWithKey(b.ctx, p.Hash, mine.ID)
+		require.NoError(t, err)
+		require.Equal(t, k, gotKey)
+		want, err := b.store.RunGet(b.ctx, ws.ID, mine.ID)
+		require.NoError(t, err)
+		require.Equal(t, want, gotRun, "the run as RunGet returns it")
+
+		_, _, err = b.store.RunGetWithKey(b.ctx, p.Hash, theirs.ID)
+		require.ErrorIs(t, err, store.ErrNotFound, "another workspace's run is not found")
+		_, _, err = b.store.RunGetWithKey(b.ctx, p.Hash, b.fix.ID("run"))
+		require.ErrorIs(t, err, store.ErrNotFound)
+		_, _, err = b.store.RunGetWithKey(b.ctx, b.fix.APIKeyParams(ws.ID).Hash, mine.ID)
+		require.ErrorIs(t, err, store.ErrNotFound, "an unknown key finds nothing")
+
+		require.NoError(t, revoke(b, p.ID, b.fix.Now()))
+		gotKey, _, err = b.store.RunGetWithKey(b.ctx, p.Hash, mine.ID)
+		require.NoError(t, err)
+		require.NotNil(t, gotKey.RevokedAt, "a revoked key is returned as it is, for the caller to refuse")
+	})
+
 	t.Run("RevokeUnknown", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

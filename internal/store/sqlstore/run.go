@@ -12,16 +12,15 @@ import (
 	"github.com/florad/florad/internal/store"
 )
 
-const runColumns = `id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
-	inputs, mode, callback_url, idempotency_key, fingerprint, credits, charged_credits, outputs,
-	error_code, error_message, created_at, started_at, completed_at`
-
-// runViewColumns are runColumns without inputs, for the API's reads, which
-// never show them: a poll should not read and decode up to a megabyte of
-// text on every call.
+// runViewColumns are the columns of runs but inputs, for the API's reads,
+// which never show them: a poll should not read and decode up to a
+// megabyte of text on every call.
 const runViewColumns = `id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
 	mode, callback_url, idempotency_key, fingerprint, credits, charged_credits, outputs,
 	error_code, error_message, created_at, started_at, completed_at`
+
+// runColumns are all of them, inputs last.
+const runColumns = runViewColumns + `, inputs`
 
 // runFromRow maps one row of runColumns, or of runViewColumns when
 // withInputs is false, into our record; the only place that knows the
@@ -34,14 +33,12 @@ func runFromRow(sc interface{ Scan(...any) error }, withInputs bool) (*store.Run
 		charged              sql.NullInt64
 		startedAt, completed sql.NullInt64
 	)
-	dest := make([]any, 0, 20)
-	dest = append(dest, &r.ID, &r.WorkspaceID, &r.TechniqueID, &r.TechniqueSlug, &r.TechniqueVersion, &r.Status,
-		&r.Progress)
-	if withInputs {
-		dest = append(dest, &inputs)
+	dest := []any{&r.ID, &r.WorkspaceID, &r.TechniqueID, &r.TechniqueSlug, &r.TechniqueVersion, &r.Status,
+		&r.Progress, &r.Mode, &r.CallbackURL, &idemKey, &r.Fingerprint, &r.Credits, &charged,
+		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed, &inputs}
+	if !withInputs {
+		dest = dest[:len(dest)-1]
 	}
-	dest = append(dest, &r.Mode, &r.CallbackURL, &idemKey, &r.Fingerprint, &r.Credits, &charged,
-		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}

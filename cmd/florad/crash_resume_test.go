@@ -52,11 +52,9 @@ steps:
 `
 
 type crashServer struct {
-	cmd    *exec.Cmd
+	*childProc
 	base   string
 	stdout *cliBuffer
-	// done is closed when the process has exited.
-	done chan struct{}
 }
 
 func startCrashServer(t *testing.T, bin, data string) *crashServer {
@@ -75,8 +73,7 @@ func startCrashServer(t *testing.T, bin, data string) *crashServer {
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	s := &crashServer{cmd: cmd, base: "http://" + addr, stdout: out, done: make(chan struct{})}
+	s := &crashServer{childProc: startChild(t, cmd, nil), base: "http://" + addr, stdout: out}
 	started := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -87,14 +84,6 @@ func startCrashServer(t *testing.T, bin, data string) *crashServer {
 			}
 		}
 	}()
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-s.done
-	})
 	select {
 	case <-started:
 	case <-s.done:

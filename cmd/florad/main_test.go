@@ -94,15 +94,44 @@ func cliJSON(t *testing.T, out any, args ...string) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), out), "florad %s printed %q", strings.Join(args, " "), stdout)
 }
 
-// serveProc is a running `florad serve`.
-type serveProc struct {
-	cmd    *exec.Cmd
-	base   string
-	stdout *cliBuffer
-	stderr *cliBuffer
+// childProc is a florad process a test started: reaped in the background,
+// killed at cleanup if it is still running, and its output (when output is
+// not nil) logged if the test failed.
+type childProc struct {
+	cmd *exec.Cmd
 	// done is closed when the process has exited; err is then its result.
 	done chan struct{}
 	err  error
+}
+
+func startChild(t *testing.T, cmd *exec.Cmd, output func() string) *childProc {
+	t.Helper()
+	p := &childProc{cmd: cmd, done: make(chan struct{})}
+	require.NoError(t, cmd.Start())
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() && output != nil {
+			t.Log(output())
+		}
+	})
+	return p
+}
+
+// serveProc is a running `florad serve`.
+type serveProc struct {
+	*childProc
+	base   string
+	stdout *cliBuffer
+	stderr *cliBuffer
 }
 
 // startServe runs `florad serve --addr ADDR --data DATA --dev extra...`
@@ -112,25 +141,12 @@ func startServe(t *testing.T, data string, extra ...string) *serveProc {
 	t.Helper()
 	addr := cliFreeAddr(t)
 	args := append([]string{"serve", "--addr", addr, "--data", data, "--dev", "--sqlite-synchronous", "NORMAL"}, extra...)
-	s := &serveProc{base: "http://" + addr, stdout: &cliBuffer{}, stderr: &cliBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(floradBin, args...)
-	s.cmd.Env = cliEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	require.NoError(t, s.cmd.Start())
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("florad stdout:\n%s\nflorad stderr:\n%s", s.stdout.String(), s.stderr.String())
-		}
+	s := &serveProc{base: "http://" + addr, stdout: &cliBuffer{}, stderr: &cliBuffer{}}
+	cmd := exec.Command(floradBin, args...)
+	cmd.Env = cliEnv()
+	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+	s.childProc = startChild(t, cmd, func() string {
+		return "florad stdout:\n" + s.stdout.String() + "\nflorad stderr:\n" + s.stderr.String()
 	})
 
 	deadline := time.Now().Add(60 * time.Second)

@@ -506,35 +506,18 @@ func scaleoutAdmin(t *testing.T, bin string, out any, args ...string) {
 
 // scaleoutProc is one running florad process.
 type scaleoutProc struct {
+	*childProc
 	name string
-	cmd  *exec.Cmd
 	logs *scaleoutLog
-	done chan struct{}
-	err  error // Wait's result, once done is closed
 }
 
 func scaleoutStart(t *testing.T, bin, name string, args ...string) *scaleoutProc {
 	t.Helper()
-	p := &scaleoutProc{name: name, logs: newScaleoutLog(), done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = scaleoutEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", p.name, p.logs.String())
-		}
-	})
+	p := &scaleoutProc{name: name, logs: newScaleoutLog()}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = scaleoutEnv()
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	p.childProc = startChild(t, cmd, func() string { return p.name + " output:\n" + p.logs.String() })
 	return p
 }
 

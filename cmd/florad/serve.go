@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/florad/florad/internal/api"
 	"github.com/florad/florad/internal/app"
 	"github.com/florad/florad/internal/blob"
 )
@@ -28,7 +29,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbURL := fs.String("database-url", os.Getenv("FLORA_DATABASE_URL"), "PostgreSQL URL; when set, replaces the SQLite file so many processes can share it (env FLORA_DATABASE_URL)")
-	rescueAfter := fs.Duration("rescue-after", envDuration("FLORA_RESCUE_AFTER", app.RescueAfterDefault), "take over a run whose worker sent no heartbeat for this long (env FLORA_RESCUE_AFTER)")
+	rescueAfter := fs.Duration("rescue-after", envDuration("FLORA_RESCUE_AFTER", app.RescueAfterDefault), "hand a run whose worker sent no heartbeat for this long to another worker: the run's lease (env FLORA_RESCUE_AFTER)")
 	addr := fs.String("addr", envOr("FLORA_ADDR", app.AddrDefault), "address to listen on (env FLORA_ADDR)")
 	data := fs.String("data", envOr("FLORA_DATA_DIR", app.DataDirDefault), "data folder: SQLite database and blobs (env FLORA_DATA_DIR)")
 	blobURL := fs.String("blob-url", os.Getenv("FLORA_BLOB_URL"), "keep outputs in an S3-compatible bucket, s3://bucket/prefix, served by presigned URLs, instead of DATA/blobs; endpoint and keys from FLORA_S3_* and AWS_* variables, see the README (env FLORA_BLOB_URL)")
@@ -43,6 +44,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	}
 	rateLimit := fs.Float64("rate-limit", envFloat("FLORA_RATE_LIMIT", app.RateLimitDefault), "API requests a second each workspace may make to this process, on average; 0 for no limit (env FLORA_RATE_LIMIT)")
 	rateBurst := fs.Int("rate-burst", envInt("FLORA_RATE_BURST", 0), "API requests a workspace may make at once; 0 for twice --rate-limit (env FLORA_RATE_BURST)")
+	maxStreams := fs.Int("max-streams", envInt("FLORA_MAX_STREAMS", api.MaxStreamsPerWorkspaceDefault), "event streams one workspace may hold open on this process (env FLORA_MAX_STREAMS)")
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
@@ -65,6 +67,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
 		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
 		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
+		MaxStreamsPerWorkspace: *maxStreams,
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))

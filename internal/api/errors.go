@@ -97,6 +97,12 @@ func errRateLimited(l *rateLimiter, wait time.Duration) *Error {
 		RetryAfter: seconds}
 }
 
+func errTooManyStreams(limit int) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		Message: "This workspace already has " + itoa(limit) + " streams open on this server, the most it may; " +
+			"close one, or poll the run instead.", RetryAfter: 1}
+}
+
 func errUnavailable(cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
 		Message: "The service is temporarily unavailable; try again shortly.", RetryAfter: 5, cause: cause}

@@ -10,10 +10,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz answers 200 only when the store is reachable.
+// readyz answers 200 only when the server can work (the store answers).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.Store.WorkspaceList(r.Context()); err != nil {
-		return errUnavailable(err)
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			return errUnavailable(err)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

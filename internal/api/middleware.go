@@ -139,10 +139,8 @@ func prefetchedRun(ctx context.Context) *store.Run {
 func (s *Server) authenticateWith(verify verifyFunc) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := r.Header.Get("Authorization")
-			scheme, token, ok := strings.Cut(h, " ")
-			token = strings.TrimSpace(token)
-			if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			token := bearerToken(r)
+			if token == "" {
 				s.writeError(w, r, errUnauthorized())
 				return
 			}
@@ -165,6 +163,15 @@ func (s *Server) authenticateWith(verify verifyFunc) func(http.Handler) http.Han
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// bearerToken is the request's bearer token; "" when there is none.
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }
 
 func truncateForMessage(s string) string {

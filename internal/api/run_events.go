@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,18 +13,21 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/florad/florad/internal/engine"
+	"github.com/florad/florad/internal/auth"
+	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/validation"
 )
 
-// Stream timing. Events are read from the database, so any API process can
-// stream any run; polling keeps that simple and costs one indexed read per
-// stream per interval.
+// Stream timing.
 const (
-	streamPollInterval = 200 * time.Millisecond
-	streamKeepAlive    = 15 * time.Second
-	eventBatch         = 100
+	streamKeepAlive = 15 * time.Second
+	// StreamAuthIntervalDefault is how often an open stream checks that its
+	// key is still valid: a revoked key's streams end within about this.
+	StreamAuthIntervalDefault = 5 * time.Second
+	// MaxStreamsPerWorkspaceDefault bounds one workspace's open streams on
+	// one API process.
+	MaxStreamsPerWorkspaceDefault = 200
 )
 
 // runEvents serves GET /api/v1/techniques/{technique}/runs/{runID}/events.
@@ -43,30 +48,36 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) error {
 			return validation.New("last_event_id", "must be the id of an event this stream sent")
 		}
 		after = n
-		if run.Finished() {
-			// An ended run has all its events: when none follows the
-			// resume point, none ever will. 204 is what tells an
-			// EventSource, which reconnects after every close, to stop.
-			events, err := s.Store.RunEventList(r.Context(), run.ID, after, 1)
-			if err != nil {
-				return err
-			}
-			if len(events) == 0 {
-				w.WriteHeader(http.StatusNoContent)
-				return nil
-			}
-		}
 	}
 	return s.streamRun(w, r, run, after)
 }
 
-// streamRun writes a run's events as server-sent events until the run ends
-// or the client goes away. Without a resume point (after < 0) it starts with
-// a run.snapshot of the whole run; with one it sends exactly the events after
-// it. Every event carries its id, so a reconnecting client misses nothing and
-// gets nothing twice.
-func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, run *store.Run, after int64) error {
+// streamRun writes a run's events as server-sent events until the run ends,
+// the client goes away, the key stops being valid or the server shuts down.
+// Without a resume point (after < 0) it starts with a run.snapshot of the
+// whole run; with one it sends exactly the events after it. Every event
+// carries its id, so a reconnecting client misses nothing and gets nothing
+// twice.
+func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, rn *store.Run, after int64) error {
 	ctx := r.Context()
+	if after >= 0 {
+		// An ended run has all its events: when none follows the resume
+		// point, none ever will. 204 is what tells an EventSource, which
+		// reconnects after every close, to stop.
+		if err := s.Runs.Resume(ctx, rn, after); errors.Is(err, run.ErrNoMoreEvents) {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	p := principal(ctx)
+	release, err := s.streams.acquire(p.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	defer release()
+
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -79,137 +90,184 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, run *store.Ru
 	if err := rc.Flush(); err != nil {
 		return nil
 	}
-
-	send := func(id int64, typ string, data any) error {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, typ, b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
+	sse := &sseWriter{s: s, w: w, rc: rc}
 
 	if after < 0 {
-		// The snapshot's id is the newest event it already reflects; events
-		// committed after that are sent after it.
-		events, err := s.Store.RunEventList(ctx, run.ID, 0, 1<<30)
+		snap, err := s.Runs.Snapshot(ctx, rn.ID)
 		if err != nil {
-			return s.streamError(w, rc, err)
+			return sse.fail(err)
 		}
-		if len(events) > 0 {
-			after = events[len(events)-1].ID
-		} else {
-			after = 0
-		}
-		if run, err = s.Store.RunGetByID(ctx, run.ID); err != nil {
-			return s.streamError(w, rc, err)
-		}
-		snap, err := s.runJSON(ctx, run)
+		out, err := s.runJSON(ctx, snap.Run)
 		if err != nil {
-			return s.streamError(w, rc, err)
+			return sse.fail(err)
 		}
-		if err := send(after, "run.snapshot", snap); err != nil {
-			return nil
-		}
-		if run.Finished() {
-			// An ended run: the snapshot, then its final event, and done.
-			for i := len(events) - 1; i >= 0; i-- {
-				if e := events[i]; e.Type == store.EventCompleted || e.Type == store.EventFailed {
-					_ = send(e.ID, e.Type, snap)
-					break
-				}
+		for _, o := range snap.Announced {
+			j, err := s.outputJSON(ctx, o)
+			if err != nil {
+				return sse.fail(err)
 			}
+			out.Outputs = append(out.Outputs, j)
+		}
+		if err := sse.send(ctx, snap.Run.EventSeq, "run.snapshot", out); err != nil {
 			return nil
 		}
+		if snap.Final != nil {
+			// An ended run: the snapshot, then its final event, and done.
+			_ = sse.send(ctx, snap.Final.Seq, snap.Final.Type, snap.Final.Run)
+			return nil
+		}
+		after = snap.Run.EventSeq
 	}
 
-	poll := time.NewTicker(streamPollInterval)
-	defer poll.Stop()
-	lastWrite := time.Now()
-	for {
-		events, err := s.Store.RunEventList(ctx, run.ID, after, eventBatch)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return s.streamError(w, rc, err)
-		}
-		for _, e := range events {
-			data, final, err := s.eventData(ctx, e)
+	// Everything that may end the stream early cancels watchCtx with why.
+	watchCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go s.watchStream(watchCtx, stop, r)
+
+	sub := s.Runs.Subscribe(rn.ID, after)
+	defer sub.Close()
+	events := make(chan []*run.Event)
+	failed := make(chan error, 1)
+	go func() {
+		for {
+			batch, err := sub.Next(watchCtx)
 			if err != nil {
-				return s.streamError(w, rc, err)
+				failed <- err
+				return
 			}
-			if err := send(e.ID, e.Type, data); err != nil {
-				return nil // the client went away
-			}
-			after, lastWrite = e.ID, time.Now()
-			if final {
-				return nil
+			select {
+			case events <- batch:
+			case <-watchCtx.Done():
+				failed <- watchCtx.Err()
+				return
 			}
 		}
-		if len(events) == eventBatch {
-			continue
-		}
-		if time.Since(lastWrite) >= streamKeepAlive {
-			// A resume point past the run's final event (a made-up id)
-			// would otherwise wait forever once the run ended.
-			if cur, err := s.Store.RunGetByID(ctx, run.ID); err == nil && cur.Finished() {
-				if more, err := s.Store.RunEventList(ctx, run.ID, after, 1); err == nil && len(more) == 0 {
+	}()
+	keepAlive := time.NewTicker(streamKeepAlive)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case batch := <-events:
+			for _, e := range batch {
+				if err := sse.event(ctx, e); err != nil {
+					return nil // the client went away
+				}
+				if e.Final() {
 					return nil
 				}
 			}
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+			keepAlive.Reset(streamKeepAlive)
+		case <-keepAlive.C:
+			if sse.comment("keep-alive") != nil {
 				return nil
 			}
-			lastWrite = time.Now()
+		case err := <-failed:
+			switch cause := context.Cause(watchCtx); {
+			case errors.Is(cause, errServerClosing):
+				// Clients reconnect, with the last id they saw, to a server
+				// that is not going away.
+				_ = sse.comment("server shutting down; reconnect with Last-Event-ID")
+			case errors.Is(cause, auth.ErrInvalidKey):
+				_ = sse.fail(errInvalidAPIKey())
+			case ctx.Err() == nil && !errors.Is(err, context.Canceled):
+				_ = sse.fail(err)
+			}
+			return nil
 		}
+	}
+}
+
+// errServerClosing ends streams when the server starts shutting down.
+var errServerClosing = errors.New("server shutting down")
+
+// watchStream ends a stream (through stop) when the server shuts down or
+// when the key the stream was opened with stops being valid: a revoked
+// key's streams end within about StreamAuthInterval.
+func (s *Server) watchStream(ctx context.Context, stop context.CancelCauseFunc, r *http.Request) {
+	token := bearerToken(r)
+	interval := s.StreamAuthInterval
+	// Spread the checks of streams opened together.
+	t := time.NewTimer(interval/2 + rand.N(interval))
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-poll.C:
+			return
+		case <-s.closing:
+			stop(errServerClosing)
+			return
+		case <-t.C:
 		}
+		if _, err := s.Verifier.Verify(ctx, token); errors.Is(err, auth.ErrInvalidKey) {
+			stop(auth.ErrInvalidKey)
+			return
+		}
+		t.Reset(interval)
 	}
 }
 
-// eventData turns a stored event into what the client gets: output blobs
-// become signed URLs, and the final event carries the whole run.
-func (s *Server) eventData(ctx context.Context, e *store.RunEvent) (any, bool, error) {
-	switch e.Type {
-	case store.EventCompleted, store.EventFailed:
-		run, err := s.Store.RunGetByID(ctx, e.RunID)
+// sseWriter writes server-sent events.
+type sseWriter struct {
+	s  *Server
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (x *sseWriter) send(ctx context.Context, id int64, typ string, data any) error {
+	if r, ok := data.(*store.Run); ok {
+		out, err := x.s.runJSON(ctx, r)
 		if err != nil {
-			return nil, true, err
+			return x.fail(err)
 		}
-		out, err := s.runJSON(ctx, run)
-		return out, true, err
-	case store.EventOutput:
-		var oe engine.OutputEvent
-		if err := json.Unmarshal(e.Data, &oe); err != nil {
-			return nil, false, fmt.Errorf("error decoding output event: %w", err)
-		}
-		v := oe.Output.Text
-		if oe.Output.BlobKey != "" {
-			u, err := s.Blobs.URL(ctx, oe.Output.BlobKey, s.OutputURLTTL)
-			if err != nil {
-				return nil, false, err
-			}
-			v = u
-		}
-		return map[string]any{"run_id": oe.RunID,
-			"output": outputJSON{OutputID: oe.Output.ID, Type: oe.Output.Type, URL: v}}, false, nil
+		data = out
 	}
-	return json.RawMessage(e.Data), false, nil
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(x.w, "id: %d\nevent: %s\ndata: %s\n\n", id, typ, b); err != nil {
+		return err
+	}
+	return x.rc.Flush()
 }
 
-// streamError ends a stream that already started: headers are sent, so
-// the error goes out as an SSE error event in the API's error shape.
-func (s *Server) streamError(w http.ResponseWriter, rc *http.ResponseController, err error) error {
+// event sends one run event: output blobs become signed URLs, and the final
+// event carries the whole run.
+func (x *sseWriter) event(ctx context.Context, e *run.Event) error {
+	switch {
+	case e.Run != nil:
+		return x.send(ctx, e.Seq, e.Type, e.Run)
+	case e.Output != nil:
+		o, err := x.s.outputJSON(ctx, *e.Output)
+		if err != nil {
+			return x.fail(err)
+		}
+		return x.send(ctx, e.Seq, e.Type, outputEventJSON{RunID: e.RunID, Output: o})
+	}
+	return x.send(ctx, e.Seq, e.Type, e.Data)
+}
+
+type outputEventJSON struct {
+	RunID  string     `json:"run_id"`
+	Output outputJSON `json:"output"`
+}
+
+func (x *sseWriter) comment(text string) error {
+	if _, err := fmt.Fprintf(x.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	return x.rc.Flush()
+}
+
+// fail ends a stream that already started: headers are sent, so the error
+// goes out as an SSE error event in the API's error shape.
+func (x *sseWriter) fail(err error) error {
 	e := fromError(err)
-	s.logger.Error("stream failed", "error", err)
+	if e.Status >= 500 {
+		x.s.logger.Error("stream failed", "error", err)
+	}
 	b, _ := json.Marshal(errorBody{Error: errorJSON{Code: e.Code, Message: e.Message}})
-	fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
-	_ = rc.Flush()
-	return nil
+	fmt.Fprintf(x.w, "event: error\ndata: %s\n\n", b)
+	_ = x.rc.Flush()
+	return err
 }

@@ -71,18 +71,27 @@ func (s *Server) runJSON(ctx context.Context, r *store.Run) (*runJSON, error) {
 	}
 	if r.Status == store.RunCompleted {
 		for _, o := range r.Outputs {
-			v := o.Text
-			if o.BlobKey != "" {
-				u, err := s.Blobs.URL(ctx, o.BlobKey, s.OutputURLTTL)
-				if err != nil {
-					return nil, err
-				}
-				v = u
+			j, err := s.outputJSON(ctx, o)
+			if err != nil {
+				return nil, err
 			}
-			out.Outputs = append(out.Outputs, outputJSON{OutputID: o.ID, Type: o.Type, URL: v})
+			out.Outputs = append(out.Outputs, j)
 		}
 	}
 	return out, nil
+}
+
+// outputJSON renders an output: text as it is, media as a fresh signed URL.
+func (s *Server) outputJSON(ctx context.Context, o store.RunOutput) (outputJSON, error) {
+	v := o.Text
+	if o.BlobKey != "" {
+		u, err := s.Blobs.URL(ctx, o.BlobKey, s.OutputURLTTL)
+		if err != nil {
+			return outputJSON{}, err
+		}
+		v = u
+	}
+	return outputJSON{OutputID: o.ID, Type: o.Type, URL: v}, nil
 }
 
 func (s *Server) writeRun(w http.ResponseWriter, r *http.Request, status int, run *store.Run) error {

@@ -26,11 +26,11 @@ func (b *testBundle) insertRun(t *testing.T, slug string, inputs []store.RunInpu
 		var err error
 		r, err = tx.RunInsert(ctx, &store.RunInsertParams{ID: ident.New("run_", now), WorkspaceID: b.ws.WorkspaceID,
 			TechniqueID: "tech_" + slug, TechniqueSlug: slug, TechniqueVersion: "v", Inputs: inputs, Mode: "async",
-			Fingerprint: "fp", Credits: credits, CreatedAt: now.UnixMilli()})
+			Fingerprint: "fp", Credits: credits, CreatedAt: now.UnixMilli(), JobID: 1})
 		if err != nil || finish == nil {
 			return err
 		}
-		if _, err = tx.RunStart(ctx, r.ID, now.UnixMilli()+10); err != nil {
+		if _, _, err = tx.RunStart(ctx, &store.RunStartParams{RunID: r.ID, JobID: 1, At: now.UnixMilli() + 10}); err != nil {
 			return err
 		}
 		finish.RunID, finish.At = r.ID, now.UnixMilli()+20

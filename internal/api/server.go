@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -17,15 +18,16 @@ import (
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/run"
-	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/webhook"
+	"github.com/florad/florad/internal/workspace"
 )
 
-// Config holds the server's dependencies and settings.
+// Config holds the server's dependencies and settings. Handlers reach data
+// only through the services: none of them sees the store.
 type Config struct {
-	Store      store.Store
 	Runs       *run.Service
+	Workspaces *workspace.Service
 	Techniques *technique.Library
 	Verifier   auth.Verifier
 	Blobs      blob.Store
@@ -35,7 +37,10 @@ type Config struct {
 	CheckCallbackURL func(string) error
 	// Webhooks lists and redelivers the workspace's webhook deliveries.
 	Webhooks *webhook.Service
-	Logger   *slog.Logger
+	// Ready reports whether the server can do its work (the database
+	// answers); /readyz shows it.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
 	// PublicURL is the absolute base URL clients reach the server at, used
 	// in poll_url and file URLs.
 	PublicURL string
@@ -51,6 +56,12 @@ type Config struct {
 	// twice RateLimit.
 	RateLimit float64
 	RateBurst int
+	// MaxStreamsPerWorkspace bounds a workspace's open event streams on this
+	// process. Defaults to MaxStreamsPerWorkspaceDefault.
+	MaxStreamsPerWorkspace int
+	// StreamAuthInterval is how often an open stream checks its key.
+	// Defaults to StreamAuthIntervalDefault.
+	StreamAuthInterval time.Duration
 }
 
 // Defaults of Config.
@@ -66,6 +77,10 @@ type Server struct {
 	logger  *slog.Logger
 	router  chi.Router
 	limiter *rateLimiter
+	streams *streamLimiter
+
+	closeOnce sync.Once
+	closing   chan struct{}
 }
 
 // New builds the server and its route table.
@@ -82,11 +97,25 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxStreamsPerWorkspace <= 0 {
+		cfg.MaxStreamsPerWorkspace = MaxStreamsPerWorkspaceDefault
+	}
+	if cfg.StreamAuthInterval <= 0 {
+		cfg.StreamAuthInterval = StreamAuthIntervalDefault
+	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst)}
+	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
+		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), closing: make(chan struct{})}
 	s.router = s.routes()
 	return s
 }
+
+// CloseStreams ends every open event stream, each with a comment telling
+// its client to reconnect (with Last-Event-ID) elsewhere, and refuses none
+// of the other requests: an http.Server's shutdown waits for handlers, and
+// a stream's would otherwise last as long as its run. Register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

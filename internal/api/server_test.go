@@ -63,7 +63,7 @@ func setup(t *testing.T, mutate ...func(cfg *Config)) *testBundle {
 	require.NoError(t, err)
 
 	cfg := Config{
-		Store:            db,
+		Workspaces:       ws,
 		Runs:             &run.Service{Store: db, Techniques: lib, CheckURL: func(string) error { return nil }},
 		Techniques:       lib,
 		Verifier:         &auth.LocalVerifier{Store: db},

@@ -25,9 +25,10 @@ func withoutFFmpeg(cfg *Config) {
 	for name, m := range processor.VideoModels(missing) {
 		models[name] = m
 	}
-	lib := technique.NewLibrary(cfg.Store, models, 0)
+	db := cfg.Workspaces.Store
+	lib := technique.NewLibrary(db, models, 0)
 	cfg.Techniques = lib
-	cfg.Runs = &run.Service{Store: cfg.Store, Techniques: lib, CheckURL: func(string) error { return nil }}
+	cfg.Runs = &run.Service{Store: db, Techniques: lib, CheckURL: func(string) error { return nil }}
 }
 
 // TestTechniquesWithoutFFmpeg: the catalog marks only the video

@@ -17,7 +17,7 @@ import (
 // next_attempt_at only while pending, and the cursor pages through.
 func TestWebhookDeliveryListJSON(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(cfg *Config) { cfg.Webhooks = &webhook.Service{Store: cfg.Store} })
+	b := setup(t, func(cfg *Config) { cfg.Webhooks = &webhook.Service{Store: cfg.Workspaces.Store} })
 	ctx := t.Context()
 
 	body := []byte(`{"id":"whd_a","type":"run.completed"}`)

@@ -19,7 +19,7 @@ type workspaceJSON struct {
 
 // workspaceGet serves GET /api/v1/workspace: the key's workspace.
 func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.Store.WorkspaceGet(r.Context(), principal(r.Context()).WorkspaceID)
+	ws, err := s.Workspaces.Get(r.Context(), principal(r.Context()).WorkspaceID)
 	if err != nil {
 		return err
 	}
@@ -61,21 +61,17 @@ func (s *Server) workspaceLedger(w http.ResponseWriter, r *http.Request) error {
 			return validation.New("cursor", "is not a cursor this API returned")
 		}
 	}
-	entries, err := s.Store.LedgerPage(r.Context(), principal(r.Context()).WorkspaceID, after, limit+1)
+	entries, more, err := s.Workspaces.Ledger(r.Context(), principal(r.Context()).WorkspaceID, after, limit)
 	if err != nil {
 		return err
 	}
 	out := ledgerJSON{Entries: []ledgerEntryJSON{}}
-	more := len(entries) > limit
-	if more {
-		entries = entries[:limit]
-	}
 	for _, e := range entries {
-		out.Entries = append(out.Entries, ledgerEntryJSON{ID: "led_" + strconv.FormatInt(e.ID, 10), Kind: e.Kind,
+		out.Entries = append(out.Entries, ledgerEntryJSON{ID: "led_" + strconv.FormatInt(e.Seq, 10), Kind: e.Kind,
 			Amount: e.Amount, BalanceAfter: e.BalanceAfter, RunID: e.RunID, Memo: e.Memo, CreatedAt: e.CreatedAt})
 	}
 	if more {
-		c := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(entries[len(entries)-1].ID, 10)))
+		c := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(entries[len(entries)-1].Seq, 10)))
 		out.Meta.NextCursor = &c
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/florad/florad/internal/api"
 	"github.com/florad/florad/internal/auth"
@@ -44,7 +46,7 @@ type App struct {
 	river      *river.Client[*sql.Tx]
 	s3         *blob.S3 // nil unless BlobURL is set
 	listener   net.Listener
-	handler    http.Handler
+	api        *api.Server
 }
 
 // OpenStore opens the database alone (SQLite in DataDir, or PostgreSQL when
@@ -150,27 +152,32 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	policy := netguard.Policy{Dev: cfg.Dev, AllowPrefixes: cfg.AllowNetworks}
 	checkURL := func(u string) error { return netguard.ValidateURL(u, policy) }
 	eng := engine.New(engine.Config{
-		Store: a.Store, Blobs: blobs, Processors: procs, Logger: cfg.Logger,
+		Blobs: blobs, Processors: procs, Logger: cfg.Logger,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
 	})
 	// Webhooks go through the same guard, never following a redirect.
 	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger,
 		Client: netguard.NewClient(policy, netguard.ClientOptions{Timeout: webhook.TimeoutDefault, FollowRedirects: false})}
+	// The services and River's workers need each other: the services are
+	// made first and handed the client once it exists.
+	a.Runs = &run.Service{Store: a.Store, Techniques: a.Techniques, CheckURL: checkURL, Lease: cfg.RescueAfter,
+		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger}
+	a.Webhooks = &webhook.Service{Store: a.Store}
 	if a.Store.PgxPool() != nil {
-		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), eng, a.Techniques, deliverer)
+		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer)
 	} else {
-		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), eng, a.Techniques, deliverer)
+		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), a.Runs, eng, a.Webhooks, deliverer)
 	}
 	if err != nil {
 		return nil, err
 	}
+	a.Runs.Jobs, a.Webhooks.Jobs = a.river, a.river
 
-	a.Runs = &run.Service{Store: a.Store, Techniques: a.Techniques, Jobs: a.river, CheckURL: checkURL}
-	a.Webhooks = &webhook.Service{Store: a.Store, Jobs: a.river}
-	a.handler = api.New(api.Config{
-		Store: a.Store, Runs: a.Runs, Techniques: a.Techniques, Verifier: &auth.LocalVerifier{Store: a.Store},
+	a.api = api.New(api.Config{
+		Runs: a.Runs, Workspaces: a.Workspaces, Techniques: a.Techniques, Verifier: &auth.LocalVerifier{Store: a.Store},
 		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
-		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Ready: a.Store.Ping,
+		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
 	})
 	ok = true
 	return a, nil
@@ -209,44 +216,40 @@ func (a *App) openBlobs(ctx context.Context, publicURL string) (blobs blob.Store
 }
 
 // newRiver builds the River client for one driver; TDriver is needed by the
-// worker to complete jobs inside our transactions.
-func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, eng *engine.Engine, lib *technique.Library, deliverer *webhook.Deliverer) (*river.Client[*sql.Tx], error) {
+// run worker to complete jobs inside our transactions.
+func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, runs *run.Service, eng *engine.Engine,
+	webhooks *webhook.Service, deliverer *webhook.Deliverer) (*river.Client[*sql.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, deliverer)
-	river.AddWorker(workers, &engine.RunWorker[TDriver]{Engine: eng, Techniques: lib, RunTimeout: cfg.RunTimeout,
-		HeartbeatInterval: cfg.RescueAfter / 6})
+	river.AddWorker(workers, &run.Worker[TDriver]{Runs: runs, Executor: eng})
+	river.AddWorker(workers, &run.ReconcileWorker{Runs: runs, Others: []run.Reconciler{webhooks}})
 	riverCfg := &river.Config{
 		Logger:  cfg.Logger,
 		Workers: workers,
 		// Completed jobs are the runs' history in our own tables; River's
 		// copies only need to outlive idempotent retries.
 		CompletedJobRetentionPeriod: time.Hour,
-		// Our own heartbeat rescue (see rescue.go) takes over runs of dead
-		// processes within seconds; River's is the backstop.
-		RescueStuckJobsAfter: cfg.RunTimeoutOrDefault() + 5*time.Minute,
+		// The reconciler takes over runs of dead processes within about a
+		// lease; River's own rescue of stuck jobs is the backstop, and
+		// must not come before a run's deadline.
+		RescueStuckJobsAfter: runs.Timeout() + 5*time.Minute,
 		JobTimeout:           -1,
 		FetchCooldown:        20 * time.Millisecond,
 		FetchPollInterval:    250 * time.Millisecond,
+		PeriodicJobs:         []*river.PeriodicJob{run.PeriodicReconcile(cfg.RescueAfter / 3)},
 	}
 	if cfg.Workers {
 		// Deliveries have their own queue and workers, so a receiver that
-		// hangs or is down never holds up a run.
+		// hangs or is down never holds up a run; the reconciler has its
+		// own so that a full runs queue never delays it.
 		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency},
-			webhook.QueueWebhooks: {MaxWorkers: webhook.WorkersDefault}}
+			webhook.QueueWebhooks: {MaxWorkers: webhook.WorkersDefault}, run.QueueMaintenance: {MaxWorkers: 1}}
 	}
 	c, err := river.NewClient(driver, riverCfg)
 	if err != nil {
 		return nil, fmt.Errorf("error creating River client: %w", err)
 	}
 	return c, nil
-}
-
-// RunTimeoutOrDefault is the run deadline in force.
-func (c Config) RunTimeoutOrDefault() time.Duration {
-	if c.RunTimeout > 0 {
-		return c.RunTimeout
-	}
-	return engine.RunTimeoutDefault
 }
 
 // Addr is the address the API listens on; "" for a worker-only process.
@@ -257,8 +260,21 @@ func (a *App) Addr() string {
 	return a.listener.Addr().String()
 }
 
+// OpenJobs counts the run jobs River has not finished (queued, scheduled,
+// running or waiting to retry), up to 10,000, through River's API: the
+// queue's depth.
+func (a *App) OpenJobs(ctx context.Context) (int, error) {
+	res, err := a.river.JobList(ctx, river.NewJobListParams().Kinds((run.ExecuteArgs{}).Kind()).
+		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateRunning, rivertype.JobStateScheduled).First(10_000))
+	if err != nil {
+		return 0, fmt.Errorf("error counting open jobs: %w", err)
+	}
+	return len(res.Jobs), nil
+}
+
 // Handler is the API's HTTP handler.
-func (a *App) Handler() http.Handler { return a.handler }
+func (a *App) Handler() http.Handler { return a.api }
 
 // Run serves until ctx ends, then stops taking requests, lets in-flight
 // requests and jobs finish (up to ShutdownTimeout), and closes everything.
@@ -267,12 +283,15 @@ func (a *App) Run(ctx context.Context) error {
 	log := a.cfg.Logger
 	if a.cfg.Workers {
 		if a.Store.Dialect() == "sqlite" {
-			n, err := a.Store.RequeueOrphanedJobs(ctx)
+			// The embedded shape has one process working its database, so
+			// every job River handed out before this start was a dead
+			// process's: its runs resume now, not a lease from now.
+			res, err := a.Runs.Reconcile(ctx, run.ReconcileParams{DeadBefore: time.Now(), Horizon: 2 * a.cfg.RescueAfter})
 			if err != nil {
 				return err
 			}
-			if n > 0 {
-				log.Warn("requeued jobs left running by a process that died", "jobs", n)
+			if res.Rescued+res.Settled > 0 {
+				log.Warn("took over runs left by a process that died", "rescued", res.Rescued, "settled", res.Settled)
 			}
 		}
 		// Not ctx itself: River hard-stops (canceling running jobs) when its
@@ -280,26 +299,17 @@ func (a *App) Run(ctx context.Context) error {
 		if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("error starting River: %w", err)
 		}
-		rescueDone := make(chan struct{})
-		rescueCtx, stopRescue := context.WithCancel(context.WithoutCancel(ctx))
-		go func() {
-			defer close(rescueDone)
-			a.rescueLoop(rescueCtx)
-		}()
-		defer func() {
-			stopRescue()
-			<-rescueDone
-		}()
 	}
 	var srv *http.Server
 	serveErr := make(chan error, 1)
 	if a.listener != nil {
 		srv = &http.Server{
-			Handler:           a.handler,
+			Handler:           a.api,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 		}
+		srv.RegisterOnShutdown(a.api.CloseStreams)
 		go func() { serveErr <- srv.Serve(a.listener) }()
 	}
 	log.Info("florad started", "addr", a.Addr(), "api", a.listener != nil, "workers", a.cfg.Workers,
@@ -311,48 +321,35 @@ func (a *App) Run(ctx context.Context) error {
 	case err = <-serveErr:
 	}
 	log.Info("shutting down: draining requests and jobs")
+	// Requests and jobs drain side by side, each with the whole timeout:
+	// streams end at once (CloseStreams), and running steps must not wait
+	// for the last request to finish.
 	drain, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
+	var wg sync.WaitGroup
 	if srv != nil {
-		if serr := srv.Shutdown(drain); serr != nil {
-			log.Warn("requests still open at the shutdown deadline", "error", serr)
-		}
+		wg.Go(func() {
+			if serr := srv.Shutdown(drain); serr != nil {
+				log.Warn("requests still open at the shutdown deadline", "error", serr)
+			}
+		})
 	}
 	if a.cfg.Workers {
-		if serr := a.river.Stop(drain); serr != nil {
-			log.Warn("jobs still running at the shutdown deadline; they resume on next start", "error", serr)
-			hard, cancelHard := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = a.river.StopAndCancel(hard)
-			cancelHard()
-		}
+		wg.Go(func() {
+			if serr := a.river.Stop(drain); serr != nil {
+				log.Warn("jobs still running at the shutdown deadline; they resume on next start", "error", serr)
+				hard, cancelHard := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = a.river.StopAndCancel(hard)
+				cancelHard()
+			}
+		})
 	}
+	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	log.Info("florad stopped")
 	return err
-}
-
-// rescueLoop re-queues runs whose executing process stopped sending
-// heartbeats (it died: SIGKILL, power loss), so that a live worker resumes
-// them after their last recorded step within about RescueAfter.
-func (a *App) rescueLoop(ctx context.Context) {
-	t := time.NewTicker(a.cfg.RescueAfter / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := a.Store.RunRescueStale(ctx, time.Now().Add(-a.cfg.RescueAfter).UnixMilli())
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Warn("error rescuing stale runs", "error", err)
-		}
-		if n > 0 {
-			a.cfg.Logger.Warn("rescued runs whose worker stopped sending heartbeats", "runs", n)
-		}
-	}
 }
 
 func (a *App) close() {

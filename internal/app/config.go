@@ -49,8 +49,8 @@ type Config struct {
 	// NoAPI leaves the HTTP API out: a worker-only process.
 	NoAPI bool
 	// RescueAfter is how long a run may go without a heartbeat from the
-	// process executing it before another worker takes it over. Defaults
-	// to 30 seconds.
+	// process executing it before the reconciler hands it to another
+	// worker: the run's lease. Defaults to 30 seconds.
 	RescueAfter time.Duration
 	// Concurrency is how many runs this process executes at once.
 	// Defaults to 8.
@@ -63,6 +63,12 @@ type Config struct {
 	// RateLimit.
 	RateLimit float64
 	RateBurst int
+	// MaxStreamsPerWorkspace bounds a workspace's open event streams on one
+	// API process. Defaults to api.MaxStreamsPerWorkspaceDefault.
+	MaxStreamsPerWorkspace int
+	// StreamAuthInterval is how often an open stream checks that its key is
+	// still valid. Defaults to api.StreamAuthIntervalDefault.
+	StreamAuthInterval time.Duration
 	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
 	// Defaults to 60 seconds.
 	ShutdownTimeout time.Duration

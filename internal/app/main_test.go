@@ -24,6 +24,7 @@ import (
 	"github.com/florad/florad/client"
 	"github.com/florad/florad/internal/app"
 	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/store/pgtest"
 )
 
 // These are florad's integration tests: each test starts the real app (the
@@ -105,6 +106,11 @@ type testBundle struct {
 	key   string
 	// images serves test inputs on 127.0.0.1.
 	images *httptest.Server
+	logs   *syncBuffer
+	cfg    app.Config
+	// stop shuts the app down (as SIGTERM does) and returns what Run
+	// returned; cleanup calls it too.
+	stop func() error
 }
 
 // setupOpts changes what setupWith starts.
@@ -113,6 +119,31 @@ type setupOpts struct {
 	configure func(*app.Config)
 	// credits is the workspace's starting balance; 0 means startCredits.
 	credits int64
+	// postgres puts the app on a database of its own on
+	// FLORA_TEST_DATABASE_URL (the test skips without it) instead of SQLite.
+	postgres bool
+}
+
+// on returns o on PostgreSQL when pg is set.
+func (o setupOpts) on(pg bool) setupOpts {
+	o.postgres = pg
+	return o
+}
+
+// onBackends runs fn as two parallel subtests, on SQLite and on PostgreSQL:
+// the suites about money, idempotency, cancel and streams hold on both.
+func onBackends(t *testing.T, fn func(t *testing.T, pg bool)) {
+	t.Helper()
+	for _, pg := range []bool{false, true} {
+		name := "sqlite"
+		if pg {
+			name = "postgres"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, pg)
+		})
+	}
 }
 
 // setup starts an app with Dev on and a workspace holding startCredits.
@@ -131,6 +162,9 @@ func setupWith(t testing.TB, o setupOpts) *testBundle {
 		SQLiteSynchronous: "NORMAL", ShutdownTimeout: 10 * time.Second,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	if o.postgres {
+		cfg.DatabaseURL = pgtest.NewDatabase(t)
+	}
 	if o.configure != nil {
 		o.configure(&cfg)
 	}
@@ -147,16 +181,25 @@ func setupWith(t testing.TB, o setupOpts) *testBundle {
 	hc := &http.Client{Transport: transport, Timeout: patience}
 	images := httptest.NewServer(imageHandler(t))
 
+	var (
+		stopOnce sync.Once
+		runErr   error
+	)
+	stop := func() error {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(patience):
+				runErr = fmt.Errorf("app.Run did not return within %s of its context ending", patience)
+			}
+		})
+		return runErr
+	}
 	t.Cleanup(func() {
 		images.Close()
 		transport.CloseIdleConnections()
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(patience):
-			t.Errorf("app.Run did not return within %s of its context ending", patience)
-		}
+		require.NoError(t, stop())
 		if t.Failed() {
 			t.Logf("server logs:\n%s", logs.String())
 		}
@@ -166,7 +209,7 @@ func setupWith(t testing.TB, o setupOpts) *testBundle {
 	if credits == 0 {
 		credits = startCredits
 	}
-	b := &testBundle{app: a, baseURL: "http://" + a.Addr(), http: hc, images: images}
+	b := &testBundle{app: a, baseURL: "http://" + a.Addr(), http: hc, images: images, logs: logs, cfg: cfg, stop: stop}
 	b.wsID, b.keyID, b.key = b.newWorkspace(t, credits)
 	b.client = b.newClient(b.key)
 	return b
@@ -211,8 +254,8 @@ func (b *testBundle) requireLedgerExplainsBalance(t *testing.T, wsID string) {
 	var sum int64
 	for _, e := range b.ledger(t, wsID) {
 		sum += e.Amount
-		require.GreaterOrEqual(t, e.BalanceAfter, int64(0), "ledger entry %d overdrew the balance", e.ID)
-		require.Equal(t, sum, e.BalanceAfter, "ledger entry %d: running sum and balance_after disagree", e.ID)
+		require.GreaterOrEqual(t, e.BalanceAfter, int64(0), "ledger entry %d overdrew the balance", e.Seq)
+		require.Equal(t, sum, e.BalanceAfter, "ledger entry %d: running sum and balance_after disagree", e.Seq)
 	}
 	require.Equal(t, sum, b.balance(t, wsID), "the ledger must sum to the balance")
 }
@@ -229,16 +272,13 @@ func (b *testBundle) countLedger(t *testing.T, wsID, kind string) int {
 	return n
 }
 
-// countRuns counts the workspace's runs straight from the database: the
-// API has no list endpoint yet, and "nothing created" must be checked
-// where things would be created.
+// countRuns counts the workspace's runs straight from the store: "nothing
+// created" must be checked where things would be created.
 func (b *testBundle) countRuns(t *testing.T, wsID string) int {
 	t.Helper()
-	var n int
-	err := b.app.Store.WriterDB().QueryRowContext(context.Background(),
-		"SELECT count(*) FROM runs WHERE workspace_id = ?", wsID).Scan(&n)
+	runs, err := b.app.Store.RunList(context.Background(), &store.RunListParams{WorkspaceID: wsID, Limit: 100_000})
 	require.NoError(t, err)
-	return n
+	return len(runs)
 }
 
 // imageURL is the URL of one of the images imageHandler serves.

@@ -152,74 +152,78 @@ func (b *testBundle) webhookSecret(t *testing.T, wsID string) string {
 // listed with its attempt.
 func TestWebhookRunCompleted(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	hook := statusHookReceiver(t, http.StatusOK)
+	onBackends(t, func(t *testing.T, pg bool) {
+		b := setupWith(t, setupOpts{postgres: pg})
+		ctx := context.Background()
+		hook := statusHookReceiver(t, http.StatusOK)
 
-	p := promptRun("a lighthouse at dawn")
-	p.CallbackURL = hook.hookURL()
-	created, err := b.client.Runs.Create(ctx, "prompt-expander", p)
-	require.NoError(t, err)
-	r := b.wait(t, b.client, "prompt-expander", created.RunID)
-	require.Equal(t, client.StatusCompleted, r.Status)
+		p := promptRun("a lighthouse at dawn")
+		p.CallbackURL = hook.hookURL()
+		created, err := b.client.Runs.Create(ctx, "prompt-expander", p)
+		require.NoError(t, err)
+		r := b.wait(t, b.client, "prompt-expander", created.RunID)
+		require.Equal(t, client.StatusCompleted, r.Status)
 
-	d := waitDelivery(t, b.client, r.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
-	reqs := hook.requests()
-	require.Len(t, reqs, 1, "exactly one event per run")
-	got := reqs[0]
+		d := waitDelivery(t, b.client, r.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
+		reqs := hook.requests()
+		require.Len(t, reqs, 1, "exactly one event per run")
+		got := reqs[0]
 
-	want := fmt.Sprintf(`{"id":%q,"type":"run.completed","api_version":"2026-06-11","created_at":%d,`+
-		`"data":{"run_id":%q,"run_type":"technique","workspace_id":%q,"technique_id":%q,"status":"completed"}}`,
-		d.ID, *r.CompletedAt, r.RunID, b.wsID, r.TechniqueID)
-	require.Equal(t, want, string(got.body))
-	require.Regexp(t, `^whd_[0-9a-z]{26}$`, d.ID)
-	require.Equal(t, "application/json", got.header.Get("Content-Type"))
-	require.Equal(t, d.ID, got.header.Get("Flora-Webhook-Id"))
-	require.Equal(t, "run.completed", got.header.Get("Flora-Event"))
-	sig := got.header.Get("Flora-Signature")
-	require.Regexp(t, `^t=\d{10},v1=[0-9a-f]{64}$`, sig)
-	require.NoError(t, webhook.Verify(got.body, sig, b.webhookSecret(t, b.wsID), webhook.ToleranceDefault, time.Now()))
+		want := fmt.Sprintf(`{"id":%q,"type":"run.completed","api_version":"2026-06-11","created_at":%d,`+
+			`"data":{"run_id":%q,"run_type":"technique","workspace_id":%q,"technique_id":%q,"status":"completed"}}`,
+			d.ID, *r.CompletedAt, r.RunID, b.wsID, r.TechniqueID)
+		require.Equal(t, want, string(got.body))
+		require.Regexp(t, `^whd_[0-9a-z]{26}$`, d.ID)
+		require.Equal(t, "application/json", got.header.Get("Content-Type"))
+		require.Equal(t, d.ID, got.header.Get("Flora-Webhook-Id"))
+		require.Equal(t, "run.completed", got.header.Get("Flora-Event"))
+		sig := got.header.Get("Flora-Signature")
+		require.Regexp(t, `^t=\d{10},v1=[0-9a-f]{64}$`, sig)
+		require.NoError(t, webhook.Verify(got.body, sig, b.webhookSecret(t, b.wsID), webhook.ToleranceDefault, time.Now()))
 
-	require.Equal(t, r.RunID, d.RunID)
-	require.Equal(t, "run.completed", d.Type)
-	require.Equal(t, hook.hookURL(), d.URL)
-	require.Equal(t, *r.CompletedAt, d.CreatedAt)
-	require.Nil(t, d.NextAttemptAt)
-	require.NotNil(t, d.CompletedAt)
-	require.JSONEq(t, want, string(d.Payload))
-	require.Equal(t, 1, d.AttemptCount)
-	require.Len(t, d.Attempts, 1)
-	require.Equal(t, 200, *d.Attempts[0].StatusCode)
-	require.Empty(t, d.Attempts[0].Error)
-	require.GreaterOrEqual(t, d.Attempts[0].AttemptedAt, *r.CompletedAt)
+		require.Equal(t, r.RunID, d.RunID)
+		require.Equal(t, "run.completed", d.Type)
+		require.Equal(t, hook.hookURL(), d.URL)
+		require.Equal(t, *r.CompletedAt, d.CreatedAt)
+		require.Nil(t, d.NextAttemptAt)
+		require.NotNil(t, d.CompletedAt)
+		require.JSONEq(t, want, string(d.Payload))
+		require.Equal(t, 1, d.AttemptCount)
+		require.Len(t, d.Attempts, 1)
+		require.Equal(t, 200, *d.Attempts[0].StatusCode)
+		require.Empty(t, d.Attempts[0].Error)
+		require.GreaterOrEqual(t, d.Attempts[0].AttemptedAt, *r.CompletedAt)
+	})
 }
 
 // TestWebhookRunFailed: a failing run sends run.failed with its error.
 func TestWebhookRunFailed(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	hook := statusHookReceiver(t, http.StatusNoContent)
+	onBackends(t, func(t *testing.T, pg bool) {
+		b := setupWith(t, setupOpts{postgres: pg})
+		ctx := context.Background()
+		hook := statusHookReceiver(t, http.StatusNoContent)
 
-	created, err := b.client.Runs.Create(ctx, "portrait-enhancer", &client.RunCreateParams{Mode: "async",
-		CallbackURL: hook.hookURL(),
-		Inputs:      []client.Input{{ID: "input_image", Type: "imageUrl", Value: closedPortURL(t)}}})
-	require.NoError(t, err)
-	r := b.wait(t, b.client, "portrait-enhancer", created.RunID)
-	require.Equal(t, client.StatusFailed, r.Status)
+		created, err := b.client.Runs.Create(ctx, "portrait-enhancer", &client.RunCreateParams{Mode: "async",
+			CallbackURL: hook.hookURL(),
+			Inputs:      []client.Input{{ID: "input_image", Type: "imageUrl", Value: closedPortURL(t)}}})
+		require.NoError(t, err)
+		r := b.wait(t, b.client, "portrait-enhancer", created.RunID)
+		require.Equal(t, client.StatusFailed, r.Status)
 
-	d := waitDelivery(t, b.client, r.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
-	reqs := hook.requests()
-	require.Len(t, reqs, 1)
-	var ev webhook.Event
-	require.NoError(t, json.Unmarshal(reqs[0].body, &ev))
-	require.Equal(t, webhook.Event{ID: d.ID, Type: "run.failed", APIVersion: "2026-06-11", CreatedAt: *r.CompletedAt,
-		Data: webhook.EventData{RunID: r.RunID, RunType: "technique", WorkspaceID: b.wsID, TechniqueID: r.TechniqueID,
-			Status: "failed", ErrorCode: "input_unreachable", ErrorMessage: r.ErrorMessage}}, ev)
-	require.NotEmpty(t, ev.Data.ErrorMessage)
-	require.Equal(t, "run.failed", reqs[0].header.Get("Flora-Event"))
-	require.NoError(t, webhook.Verify(reqs[0].body, reqs[0].header.Get("Flora-Signature"), b.webhookSecret(t, b.wsID),
-		webhook.ToleranceDefault, time.Now()))
+		d := waitDelivery(t, b.client, r.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
+		reqs := hook.requests()
+		require.Len(t, reqs, 1)
+		var ev webhook.Event
+		require.NoError(t, json.Unmarshal(reqs[0].body, &ev))
+		require.Equal(t, webhook.Event{ID: d.ID, Type: "run.failed", APIVersion: "2026-06-11", CreatedAt: *r.CompletedAt,
+			Data: webhook.EventData{RunID: r.RunID, RunType: "technique", WorkspaceID: b.wsID, TechniqueID: r.TechniqueID,
+				Status: "failed", ErrorCode: "input_unreachable", ErrorMessage: r.ErrorMessage}}, ev)
+		require.NotEmpty(t, ev.Data.ErrorMessage)
+		require.Equal(t, "run.failed", reqs[0].header.Get("Flora-Event"))
+		require.NoError(t, webhook.Verify(reqs[0].body, reqs[0].header.Get("Flora-Signature"), b.webhookSecret(t, b.wsID),
+			webhook.ToleranceDefault, time.Now()))
+	})
 }
 
 // TestWebhookDeliveriesAPI: a delivery refused with 410 is listed as
@@ -227,119 +231,123 @@ func TestWebhookRunFailed(t *testing.T) {
 // and bytes, and then succeeds; filters, pages and workspace isolation.
 func TestWebhookDeliveriesAPI(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	hook := statusHookReceiver(t, http.StatusGone, http.StatusOK)
+	onBackends(t, func(t *testing.T, pg bool) {
+		b := setupWith(t, setupOpts{postgres: pg})
+		ctx := context.Background()
+		hook := statusHookReceiver(t, http.StatusGone, http.StatusOK)
 
-	p := promptRun("first")
-	p.CallbackURL = hook.hookURL()
-	first, err := b.client.Runs.Create(ctx, "prompt-expander", p)
-	require.NoError(t, err)
-	failed := waitDelivery(t, b.client, first.RunID, func(d deliveryJSON) bool { return d.State == "failed" })
-	require.Len(t, failed.Attempts, 1)
-	require.Equal(t, 410, *failed.Attempts[0].StatusCode)
-	require.Contains(t, failed.Attempts[0].Error, "410")
-
-	l, err := listDeliveries(t, b.client, url.Values{"state": {"failed"}})
-	require.NoError(t, err)
-	require.Len(t, l.WebhookDeliveries, 1)
-	l, err = listDeliveries(t, b.client, url.Values{"state": {"succeeded"}})
-	require.NoError(t, err)
-	require.Empty(t, l.WebhookDeliveries)
-
-	// Another workspace sees nothing and cannot redeliver it.
-	_, _, otherKey := b.newWorkspace(t, 10)
-	other := b.newClient(otherKey)
-	l, err = listDeliveries(t, other, url.Values{})
-	require.NoError(t, err)
-	require.Empty(t, l.WebhookDeliveries)
-	_, err = other.Do(ctx, http.MethodPost, "/api/v1/webhook-deliveries/"+failed.ID+"/redeliver", nil)
-	apiError(t, err, http.StatusNotFound, "not_found")
-	_, err = b.client.Do(ctx, http.MethodPost, "/api/v1/webhook-deliveries/whd_unknown/redeliver", nil)
-	apiError(t, err, http.StatusNotFound, "not_found")
-
-	resp, err := b.client.Do(ctx, http.MethodPost, "/api/v1/webhook-deliveries/"+failed.ID+"/redeliver", nil)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode)
-	var again deliveryJSON
-	require.NoError(t, json.Unmarshal(resp.Body, &again))
-	require.Equal(t, failed.ID, again.ID)
-	require.Equal(t, "pending", again.State)
-
-	done := waitDelivery(t, b.client, first.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
-	require.Len(t, done.Attempts, 2)
-	require.Equal(t, 200, *done.Attempts[1].StatusCode)
-	reqs := hook.requests()
-	require.Len(t, reqs, 2)
-	require.Equal(t, reqs[0].body, reqs[1].body, "a redelivery sends the same bytes")
-	require.Equal(t, failed.ID, reqs[1].header.Get("Flora-Webhook-Id"))
-
-	// Two more runs, then pages of two, newest first.
-	var runIDs []string
-	for _, prompt := range []string{"second", "third"} {
-		p := promptRun(prompt)
+		p := promptRun("first")
 		p.CallbackURL = hook.hookURL()
-		r, err := b.client.Runs.Create(ctx, "prompt-expander", p)
+		first, err := b.client.Runs.Create(ctx, "prompt-expander", p)
 		require.NoError(t, err)
-		waitDelivery(t, b.client, r.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
-		runIDs = append(runIDs, r.RunID)
-	}
-	page1, err := listDeliveries(t, b.client, url.Values{"limit": {"2"}})
-	require.NoError(t, err)
-	require.Len(t, page1.WebhookDeliveries, 2)
-	require.NotNil(t, page1.Meta.NextCursor)
-	page2, err := listDeliveries(t, b.client, url.Values{"limit": {"2"}, "cursor": {*page1.Meta.NextCursor}})
-	require.NoError(t, err)
-	require.Len(t, page2.WebhookDeliveries, 1)
-	require.Nil(t, page2.Meta.NextCursor)
-	require.Equal(t, []string{runIDs[1], runIDs[0], first.RunID}, []string{page1.WebhookDeliveries[0].RunID,
-		page1.WebhookDeliveries[1].RunID, page2.WebhookDeliveries[0].RunID})
+		failed := waitDelivery(t, b.client, first.RunID, func(d deliveryJSON) bool { return d.State == "failed" })
+		require.Len(t, failed.Attempts, 1)
+		require.Equal(t, 410, *failed.Attempts[0].StatusCode)
+		require.Contains(t, failed.Attempts[0].Error, "410")
 
-	for _, bad := range []url.Values{
-		{"state": {"lost"}}, {"limit": {"0"}}, {"limit": {"101"}}, {"cursor": {"not-a-cursor"}}, {"run_id": {"abc"}},
-	} {
-		_, err := listDeliveries(t, b.client, bad)
-		e := apiError(t, err, http.StatusBadRequest, "input_validation_error")
-		for k := range bad {
-			require.True(t, e.HasField(k), "field %s in %v", k, e.Fields)
+		l, err := listDeliveries(t, b.client, url.Values{"state": {"failed"}})
+		require.NoError(t, err)
+		require.Len(t, l.WebhookDeliveries, 1)
+		l, err = listDeliveries(t, b.client, url.Values{"state": {"succeeded"}})
+		require.NoError(t, err)
+		require.Empty(t, l.WebhookDeliveries)
+
+		// Another workspace sees nothing and cannot redeliver it.
+		_, _, otherKey := b.newWorkspace(t, 10)
+		other := b.newClient(otherKey)
+		l, err = listDeliveries(t, other, url.Values{})
+		require.NoError(t, err)
+		require.Empty(t, l.WebhookDeliveries)
+		_, err = other.Do(ctx, http.MethodPost, "/api/v1/webhook-deliveries/"+failed.ID+"/redeliver", nil)
+		apiError(t, err, http.StatusNotFound, "not_found")
+		_, err = b.client.Do(ctx, http.MethodPost, "/api/v1/webhook-deliveries/whd_unknown/redeliver", nil)
+		apiError(t, err, http.StatusNotFound, "not_found")
+
+		resp, err := b.client.Do(ctx, http.MethodPost, "/api/v1/webhook-deliveries/"+failed.ID+"/redeliver", nil)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		var again deliveryJSON
+		require.NoError(t, json.Unmarshal(resp.Body, &again))
+		require.Equal(t, failed.ID, again.ID)
+		require.Equal(t, "pending", again.State)
+
+		done := waitDelivery(t, b.client, first.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
+		require.Len(t, done.Attempts, 2)
+		require.Equal(t, 200, *done.Attempts[1].StatusCode)
+		reqs := hook.requests()
+		require.Len(t, reqs, 2)
+		require.Equal(t, reqs[0].body, reqs[1].body, "a redelivery sends the same bytes")
+		require.Equal(t, failed.ID, reqs[1].header.Get("Flora-Webhook-Id"))
+
+		// Two more runs, then pages of two, newest first.
+		var runIDs []string
+		for _, prompt := range []string{"second", "third"} {
+			p := promptRun(prompt)
+			p.CallbackURL = hook.hookURL()
+			r, err := b.client.Runs.Create(ctx, "prompt-expander", p)
+			require.NoError(t, err)
+			waitDelivery(t, b.client, r.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
+			runIDs = append(runIDs, r.RunID)
 		}
-	}
+		page1, err := listDeliveries(t, b.client, url.Values{"limit": {"2"}})
+		require.NoError(t, err)
+		require.Len(t, page1.WebhookDeliveries, 2)
+		require.NotNil(t, page1.Meta.NextCursor)
+		page2, err := listDeliveries(t, b.client, url.Values{"limit": {"2"}, "cursor": {*page1.Meta.NextCursor}})
+		require.NoError(t, err)
+		require.Len(t, page2.WebhookDeliveries, 1)
+		require.Nil(t, page2.Meta.NextCursor)
+		require.Equal(t, []string{runIDs[1], runIDs[0], first.RunID}, []string{page1.WebhookDeliveries[0].RunID,
+			page1.WebhookDeliveries[1].RunID, page2.WebhookDeliveries[0].RunID})
+
+		for _, bad := range []url.Values{
+			{"state": {"lost"}}, {"limit": {"0"}}, {"limit": {"101"}}, {"cursor": {"not-a-cursor"}}, {"run_id": {"abc"}},
+		} {
+			_, err := listDeliveries(t, b.client, bad)
+			e := apiError(t, err, http.StatusBadRequest, "input_validation_error")
+			for k := range bad {
+				require.True(t, e.HasField(k), "field %s in %v", k, e.Fields)
+			}
+		}
+	})
 }
 
 // TestWebhookHangingReceiverDoesNotDelayRuns: while one receiver hangs,
 // runs complete and other deliveries go out.
 func TestWebhookHangingReceiverDoesNotDelayRuns(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	release := make(chan struct{})
-	hanging := newHookReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
+	onBackends(t, func(t *testing.T, pg bool) {
+		b := setupWith(t, setupOpts{postgres: pg})
+		ctx := context.Background()
+		release := make(chan struct{})
+		hanging := newHookReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})
+		t.Cleanup(func() { close(release) }) // before the receiver closes and the app stops
+		fast := statusHookReceiver(t, http.StatusOK)
+
+		p := promptRun("slow receiver")
+		p.CallbackURL = hanging.hookURL()
+		slow, err := b.client.Runs.Create(ctx, "prompt-expander", p)
+		require.NoError(t, err)
+		<-hanging.arrived
+
+		p = promptRun("fast receiver")
+		p.CallbackURL = fast.hookURL()
+		quick, err := b.client.Runs.Create(ctx, "prompt-expander", p)
+		require.NoError(t, err)
+		r := b.wait(t, b.client, "prompt-expander", quick.RunID)
+		require.Equal(t, client.StatusCompleted, r.Status)
+		waitDelivery(t, b.client, quick.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
+
+		l, err := listDeliveries(t, b.client, url.Values{"run_id": {slow.RunID}})
+		require.NoError(t, err)
+		require.Len(t, l.WebhookDeliveries, 1)
+		require.Equal(t, "pending", l.WebhookDeliveries[0].State, "the hanging attempt is still in flight")
 	})
-	t.Cleanup(func() { close(release) }) // before the receiver closes and the app stops
-	fast := statusHookReceiver(t, http.StatusOK)
-
-	p := promptRun("slow receiver")
-	p.CallbackURL = hanging.hookURL()
-	slow, err := b.client.Runs.Create(ctx, "prompt-expander", p)
-	require.NoError(t, err)
-	<-hanging.arrived
-
-	p = promptRun("fast receiver")
-	p.CallbackURL = fast.hookURL()
-	quick, err := b.client.Runs.Create(ctx, "prompt-expander", p)
-	require.NoError(t, err)
-	r := b.wait(t, b.client, "prompt-expander", quick.RunID)
-	require.Equal(t, client.StatusCompleted, r.Status)
-	waitDelivery(t, b.client, quick.RunID, func(d deliveryJSON) bool { return d.State == "succeeded" })
-
-	l, err := listDeliveries(t, b.client, url.Values{"run_id": {slow.RunID}})
-	require.NoError(t, err)
-	require.Len(t, l.WebhookDeliveries, 1)
-	require.Equal(t, "pending", l.WebhookDeliveries[0].State, "the hanging attempt is still in flight")
 }
 
 // TestWebhookCallbackURLRefused: callback URLs that point at the server's
@@ -349,51 +357,53 @@ func TestWebhookHangingReceiverDoesNotDelayRuns(t *testing.T) {
 // was opened to it.
 func TestWebhookCallbackURLRefused(t *testing.T) {
 	t.Parallel()
-	// Production mode: prompt-expander needs no input URLs.
-	b := setupWith(t, setupOpts{configure: func(c *app.Config) { c.Dev = false }})
-	hook := statusHookReceiver(t, http.StatusOK)
-	port := hook.Listener.Addr().(*net.TCPAddr).Port
+	onBackends(t, func(t *testing.T, pg bool) {
+		// Production mode: prompt-expander needs no input URLs.
+		b := setupWith(t, setupOpts{postgres: pg, configure: func(c *app.Config) { c.Dev = false }})
+		hook := statusHookReceiver(t, http.StatusOK)
+		port := hook.Listener.Addr().(*net.TCPAddr).Port
 
-	targets := []string{
-		fmt.Sprintf("https://127.0.0.1:%d/hook", port),
-		fmt.Sprintf("http://127.0.0.1:%d/hook", port),
-		fmt.Sprintf("https://localhost:%d/hook", port),
-		fmt.Sprintf("https://LOCALHOST.:%d/hook", port),
-		fmt.Sprintf("https://hooks.localhost:%d/hook", port),
-		fmt.Sprintf("https://[::1]:%d/hook", port),
-		fmt.Sprintf("https://[::ffff:127.0.0.1]:%d/hook", port),
-		fmt.Sprintf("https://[::ffff:7f00:1]:%d/hook", port),
-		fmt.Sprintf("https://2130706433:%d/hook", port),
-		fmt.Sprintf("https://0177.0.0.1:%d/hook", port),
-		fmt.Sprintf("https://0x7f.0.0.1:%d/hook", port),
-		fmt.Sprintf("https://127.1:%d/hook", port),
-		fmt.Sprintf("https://0.0.0.0:%d/hook", port),
-		"https://printer.local/hook",
-		"https://db.internal/hook",
-		"https://metadata.google.internal/computeMetadata/v1/",
-		"https://169.254.169.254/latest/meta-data/",
-		"https://[fd00:ec2::254]/latest/meta-data/",
-		"https://[fe80::1]/hook",
-		"https://10.0.0.1/hook",
-		"https://172.16.0.1/hook",
-		"https://192.168.1.1/hook",
-		"https://100.64.0.1/hook",
-		"https://user:pass@example.com/hook",
-		"http://example.com/hook",
-		"ftp://example.com/hook",
-		"/relative/hook",
-	}
-	for _, target := range targets {
-		p := promptRun("never runs")
-		p.CallbackURL = target
-		_, err := b.client.Runs.Create(context.Background(), "prompt-expander", p)
-		e := apiError(t, err, http.StatusBadRequest, "input_validation_error")
-		require.True(t, e.HasField("callback_url"), "%s: fields %v", target, e.Fields)
-		require.Len(t, e.Fields, 1, target)
-	}
-	require.Zero(t, b.countRuns(t, b.wsID), "nothing was created")
-	l, err := listDeliveries(t, b.client, url.Values{})
-	require.NoError(t, err)
-	require.Empty(t, l.WebhookDeliveries)
-	require.Zero(t, hook.accepted.Load(), "no connection was ever opened to the receiver")
+		targets := []string{
+			fmt.Sprintf("https://127.0.0.1:%d/hook", port),
+			fmt.Sprintf("http://127.0.0.1:%d/hook", port),
+			fmt.Sprintf("https://localhost:%d/hook", port),
+			fmt.Sprintf("https://LOCALHOST.:%d/hook", port),
+			fmt.Sprintf("https://hooks.localhost:%d/hook", port),
+			fmt.Sprintf("https://[::1]:%d/hook", port),
+			fmt.Sprintf("https://[::ffff:127.0.0.1]:%d/hook", port),
+			fmt.Sprintf("https://[::ffff:7f00:1]:%d/hook", port),
+			fmt.Sprintf("https://2130706433:%d/hook", port),
+			fmt.Sprintf("https://0177.0.0.1:%d/hook", port),
+			fmt.Sprintf("https://0x7f.0.0.1:%d/hook", port),
+			fmt.Sprintf("https://127.1:%d/hook", port),
+			fmt.Sprintf("https://0.0.0.0:%d/hook", port),
+			"https://printer.local/hook",
+			"https://db.internal/hook",
+			"https://metadata.google.internal/computeMetadata/v1/",
+			"https://169.254.169.254/latest/meta-data/",
+			"https://[fd00:ec2::254]/latest/meta-data/",
+			"https://[fe80::1]/hook",
+			"https://10.0.0.1/hook",
+			"https://172.16.0.1/hook",
+			"https://192.168.1.1/hook",
+			"https://100.64.0.1/hook",
+			"https://user:pass@example.com/hook",
+			"http://example.com/hook",
+			"ftp://example.com/hook",
+			"/relative/hook",
+		}
+		for _, target := range targets {
+			p := promptRun("never runs")
+			p.CallbackURL = target
+			_, err := b.client.Runs.Create(context.Background(), "prompt-expander", p)
+			e := apiError(t, err, http.StatusBadRequest, "input_validation_error")
+			require.True(t, e.HasField("callback_url"), "%s: fields %v", target, e.Fields)
+			require.Len(t, e.Fields, 1, target)
+		}
+		require.Zero(t, b.countRuns(t, b.wsID), "nothing was created")
+		l, err := listDeliveries(t, b.client, url.Values{})
+		require.NoError(t, err)
+		require.Empty(t, l.WebhookDeliveries)
+		require.Zero(t, hook.accepted.Load(), "no connection was ever opened to the receiver")
+	})
 }

@@ -92,7 +92,7 @@ func TestWorkspaceLedgerPages(t *testing.T) {
 	var sum int64
 	for i, e := range walked {
 		w := want[i]
-		require.Equal(t, client.LedgerEntry{ID: "led_" + strconv.FormatInt(w.ID, 10), Kind: w.Kind, Amount: w.Amount,
+		require.Equal(t, client.LedgerEntry{ID: "led_" + strconv.FormatInt(int64(i+1), 10), Kind: w.Kind, Amount: w.Amount,
 			BalanceAfter: w.BalanceAfter, RunID: w.RunID, Memo: w.Memo, CreatedAt: w.CreatedAt}, e)
 		sum += e.Amount
 		require.Equal(t, sum, e.BalanceAfter, "entry %s", e.ID)
@@ -119,6 +119,7 @@ func TestWorkspaceLedgerPages(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, other.LedgerEntries, 1)
 	require.Equal(t, int64(3), other.LedgerEntries[0].BalanceAfter)
+	require.Equal(t, "led_1", other.LedgerEntries[0].ID, "ledger ids are numbered per workspace: they tell nothing of others'")
 
 	for _, q := range [][2]string{{"limit", "0"}, {"limit", "101"}, {"limit", "x"}, {"cursor", "!!!"}, {"cursor", "eA"}} {
 		_, err := b.client.Ledger(ctx, nil, client.WithQuery(q[0], q[1]))

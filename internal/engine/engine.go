@@ -1,7 +1,8 @@
 // Package engine executes technique runs: it walks a technique's step graph,
 // runs the steps whose inputs are ready (in parallel, bounded), records each
-// finished step before anything depends on it, and reports progress. The
-// River worker in worker.go drives it and ends the run.
+// finished step before anything depends on it, and reports progress. It
+// records through a Recorder and owns no run state: internal/run's worker
+// drives it, and starts and ends the run.
 package engine
 
 import (
@@ -25,9 +26,24 @@ import (
 	"github.com/florad/florad/internal/technique"
 )
 
+// Recorder is how an execution records what it did, on behalf of the job
+// that owns the run. A refusal (store.ErrRunFinished, store.ErrNotOwner)
+// means the run is no longer this execution's to carry on.
+type Recorder interface {
+	// StepsDone returns the steps recorded so far, by this execution or an
+	// earlier one.
+	StepsDone(ctx context.Context) ([]*store.RunStep, error)
+	// StepDone records a finished step with the run's progress after it and
+	// the technique outputs it produced, in one transaction, before any step
+	// depending on it starts. store.ErrAlreadyExists means an earlier
+	// execution recorded it.
+	StepDone(ctx context.Context, step *store.RunStep, progress int, outputs []store.RunOutput) error
+	// Progress raises the run's progress while a step runs.
+	Progress(ctx context.Context, progress int) error
+}
+
 // Config holds the engine's dependencies and limits.
 type Config struct {
-	Store      store.Store
 	Blobs      blob.Store
 	Processors processor.Registry
 	// HTTPClient fetches media inputs; it must be SSRF-guarded
@@ -83,18 +99,12 @@ func New(cfg Config) *Engine {
 	return &Engine{cfg: cfg}
 }
 
-// OutputEvent is the data of a run.output event. The API turns the blob key
-// into a signed URL when it sends the event.
-type OutputEvent struct {
-	RunID  string          `json:"run_id"`
-	Output store.RunOutput `json:"output"`
-}
-
 // execution is the state of one run's graph while it executes.
 type execution struct {
 	e   *Engine
 	run *store.Run
 	t   *technique.Technique
+	rec Recorder
 
 	mu       sync.Mutex
 	results  map[string]map[string]store.RunOutput // step → port → output
@@ -113,8 +123,8 @@ type inputValue struct {
 // Execute runs every step not yet recorded for the run and returns the
 // technique's outputs. Steps already recorded (by an earlier attempt that
 // crashed or was retried) are not run again.
-func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Technique) ([]store.RunOutput, error) {
-	x := &execution{e: e, run: r, t: t,
+func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Technique, rec Recorder) ([]store.RunOutput, error) {
+	x := &execution{e: e, run: r, t: t, rec: rec,
 		results: map[string]map[string]store.RunOutput{},
 		inputs:  map[string]*inputValue{},
 		partial: map[string]float64{},
@@ -123,7 +133,7 @@ func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Techniq
 		x.inputs[in.ID] = &inputValue{}
 	}
 	defer x.removeFiles()
-	done, err := e.cfg.Store.RunStepList(ctx, r.ID)
+	done, err := rec.StepsDone(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -251,30 +261,21 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 	doneAfter := len(x.results) + 1
 	x.mu.Unlock()
 	progress := x.progressFor(doneAfter, 0)
-	err = x.e.cfg.Store.InTx(ctx, func(tx store.Tx) error {
-		if err := tx.RunStepInsert(ctx, &store.RunStep{RunID: x.run.ID, StepID: s.ID, Outputs: recorded, FinishedAt: at}); err != nil {
-			return err
-		}
-		if err := tx.RunSetProgress(ctx, x.run.ID, progress); err != nil {
-			return err
-		}
-		// Technique outputs are announced as soon as their step finishes,
-		// in the transaction that records it.
-		for _, o := range x.t.Outputs {
-			for _, r := range recorded {
-				if o.From == "steps."+s.ID+"."+r.ID {
-					ev := OutputEvent{RunID: x.run.ID, Output: r}
-					ev.Output.ID, ev.Output.Type = o.ID, o.Type
-					if err := tx.RunEventInsert(ctx, x.run.ID, store.EventOutput, ev, at); err != nil {
-						return err
-					}
-				}
+	// Technique outputs are announced as soon as their step finishes,
+	// in the transaction that records it.
+	var announce []store.RunOutput
+	for _, o := range x.t.Outputs {
+		for _, r := range recorded {
+			if o.From == "steps."+s.ID+"."+r.ID {
+				a := r
+				a.ID, a.Type = o.ID, o.Type
+				announce = append(announce, a)
 			}
 		}
-		return nil
-	})
+	}
+	err = x.rec.StepDone(ctx, &store.RunStep{RunID: x.run.ID, StepID: s.ID, Outputs: recorded, FinishedAt: at}, progress, announce)
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-		return fmt.Errorf("error recording step %s: %w", s.ID, err)
+		return err
 	}
 	x.mu.Lock()
 	ports := map[string]store.RunOutput{}
@@ -314,8 +315,7 @@ func (x *execution) stepProgress(ctx context.Context, stepID string, f float64) 
 	x.lastSave = now
 	p := x.progressFor(len(x.results), sum)
 	x.mu.Unlock()
-	err := x.e.cfg.Store.InTx(ctx, func(tx store.Tx) error { return tx.RunSetProgress(ctx, x.run.ID, p) })
-	if err != nil && ctx.Err() == nil {
+	if err := x.rec.Progress(ctx, p); err != nil && ctx.Err() == nil {
 		x.e.cfg.Logger.Warn("error saving progress", "run_id", x.run.ID, "error", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/florad/florad/internal/engine"
 	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/store/sqlstore"
 	"github.com/florad/florad/internal/technique"
@@ -147,7 +148,7 @@ type spyTx struct {
 	s *spyStore
 }
 
-func (t *spyTx) RunSetProgress(ctx context.Context, runID string, progress int) error {
+func (t *spyTx) RunSetProgress(ctx context.Context, runID string, progress int) (bool, error) {
 	t.s.mu.Lock()
 	t.s.written = append(t.s.written, progress)
 	t.s.mu.Unlock()
@@ -156,6 +157,7 @@ func (t *spyTx) RunSetProgress(ctx context.Context, runID string, progress int) 
 
 type testBundle struct {
 	store  *spyStore
+	rec    engine.Recorder
 	blobs  *blob.Local
 	model  *fakeModel
 	tech   *technique.Technique
@@ -186,11 +188,12 @@ func setup(t *testing.T, mutate ...func(cfg *engine.Config)) *testBundle {
 		r, err = tx.RunInsert(ctx, &store.RunInsertParams{ID: ident.New("run_", now), WorkspaceID: w.ID,
 			TechniqueID: tech.ID, TechniqueSlug: tech.Slug, TechniqueVersion: tech.Version,
 			Inputs: []store.RunInput{{ID: "prompt", Type: technique.TypeText, Value: "hello"}},
-			Mode:   "async", Fingerprint: "fp", CreatedAt: now.UnixMilli()})
+			Mode:   "async", Fingerprint: "fp", CreatedAt: now.UnixMilli(), JobID: 1})
 		if err != nil {
 			return err
 		}
-		r, err = tx.RunStart(ctx, r.ID, now.UnixMilli())
+		r, _, err = tx.RunStart(ctx, &store.RunStartParams{RunID: r.ID, JobID: 1, At: now.UnixMilli(),
+			LeaseUntil: now.Add(time.Hour).UnixMilli()})
 		return err
 	}))
 
@@ -199,8 +202,9 @@ func setup(t *testing.T, mutate ...func(cfg *engine.Config)) *testBundle {
 	// Each reading of the clock is a second later, so every progress report
 	// is past the save interval and is written.
 	var tick atomic.Int64
+	// The engine records through the run service, the way a worker has it.
+	runs := &run.Service{Store: spy, Lease: time.Hour}
 	cfg := engine.Config{
-		Store:            spy,
 		Blobs:            blobs,
 		Processors:       processor.Registry{"fake": model},
 		ProgressInterval: time.Millisecond,
@@ -209,7 +213,8 @@ func setup(t *testing.T, mutate ...func(cfg *engine.Config)) *testBundle {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	return &testBundle{store: spy, blobs: blobs, model: model, tech: tech, run: r, engine: engine.New(cfg)}
+	return &testBundle{store: spy, rec: runs.Recorder(r.ID, r.JobID), blobs: blobs, model: model, tech: tech, run: r,
+		engine: engine.New(cfg)}
 }
 
 func (b *testBundle) recordedSteps(t *testing.T) []string {
@@ -251,7 +256,7 @@ func TestExecuteRunsTheGraph(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	outs, err := b.engine.Execute(t.Context(), b.run, b.tech)
+	outs, err := b.engine.Execute(t.Context(), b.run, b.tech, b.rec)
 	require.NoError(t, err)
 
 	require.Len(t, outs, 2)
@@ -303,7 +308,7 @@ func TestExecuteRunsIndependentStepsTogether(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		outs, err := b.engine.Execute(ctx, b.run, b.tech)
+		outs, err := b.engine.Execute(ctx, b.run, b.tech, b.rec)
 		done <- result{outs, err}
 	}()
 
@@ -337,7 +342,7 @@ func TestExecuteBoundsParallelSteps(t *testing.T) {
 			return plain(ctx, call)
 		})
 	}
-	_, err := b.engine.Execute(t.Context(), b.run, b.tech)
+	_, err := b.engine.Execute(t.Context(), b.run, b.tech, b.rec)
 	require.NoError(t, err)
 	require.Equal(t, int32(1), most.Load())
 }
@@ -357,7 +362,7 @@ func TestExecuteResumes(t *testing.T) {
 			Outputs: []store.RunOutput{{ID: "out", Type: technique.TypeImageURL, BlobKey: key, ContentType: "image/png", Size: n}}})
 	}))
 
-	outs, err := b.engine.Execute(ctx, b.run, b.tech)
+	outs, err := b.engine.Execute(ctx, b.run, b.tech, b.rec)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"b": 1, "c": 1}, b.model.callCounts())
 	require.Equal(t, "b saw IMG:from an earlier attempt", outs[0].Text)
@@ -365,7 +370,7 @@ func TestExecuteResumes(t *testing.T) {
 
 	// A second attempt after every step finished runs nothing and answers
 	// the same outputs.
-	again, err := b.engine.Execute(ctx, b.run, b.tech)
+	again, err := b.engine.Execute(ctx, b.run, b.tech, b.rec)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"b": 1, "c": 1}, b.model.callCounts())
 	require.Equal(t, outs, again)
@@ -402,7 +407,7 @@ func TestExecuteFirstFailureCancelsSiblings(t *testing.T) {
 		}
 	})
 
-	_, err := b.engine.Execute(t.Context(), b.run, b.tech)
+	_, err := b.engine.Execute(t.Context(), b.run, b.tech, b.rec)
 	require.ErrorIs(t, err, bErr)
 	var pe *processor.Error
 	require.ErrorAs(t, err, &pe)
@@ -419,7 +424,7 @@ func TestExecuteFailureOfTheFirstStepRunsNothingElse(t *testing.T) {
 	aErr := processor.Transient(processor.CodeProviderTimeout, "slow", nil)
 	b.model.set("a", func(context.Context, *processor.Call) (map[string]processor.Value, error) { return nil, aErr })
 
-	_, err := b.engine.Execute(t.Context(), b.run, b.tech)
+	_, err := b.engine.Execute(t.Context(), b.run, b.tech, b.rec)
 	require.ErrorIs(t, err, aErr)
 	require.Equal(t, map[string]int{"a": 1}, b.model.callCounts())
 	require.Empty(t, b.recordedSteps(t))
@@ -442,7 +447,7 @@ func TestExecuteProgress(t *testing.T) {
 		})
 	}
 
-	_, err := b.engine.Execute(t.Context(), b.run, b.tech)
+	_, err := b.engine.Execute(t.Context(), b.run, b.tech, b.rec)
 	require.NoError(t, err)
 
 	written, observed := b.store.progress()
@@ -467,7 +472,7 @@ func TestExecuteUnknownModelIsPermanent(t *testing.T) {
 
 	tech := fanOut()
 	tech.Steps[0].Model = "gone"
-	_, err := b.engine.Execute(t.Context(), b.run, tech)
+	_, err := b.engine.Execute(t.Context(), b.run, tech, b.rec)
 	var pe *processor.Error
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, processor.CodeInternalError, pe.Code)

@@ -84,13 +84,7 @@ func (f *Florad) Close() error {
 // PendingJobs counts run jobs not yet finished, so that a benchmark with
 // workers can wait for the backlog POST left before measuring anything else.
 func (f *Florad) PendingJobs(ctx context.Context) (int, error) {
-	var n int
-	err := f.App.Store.ReaderDB().QueryRowContext(ctx,
-		`SELECT count(*) FROM river_job WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("error counting pending jobs: %w", err)
-	}
-	return n, nil
+	return f.App.OpenJobs(ctx)
 }
 
 // waitHealthy polls /healthz until it answers 200.

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"errors"
 
 	"github.com/florad/florad/internal/store"
 )
@@ -19,22 +18,6 @@ func (s *Service) Cancel(ctx context.Context, workspaceID, techniqueRef, runID s
 	if err != nil || r.Finished() {
 		return r, err
 	}
-	var out *store.Run
-	err = s.Store.InTx(ctx, func(tx store.Tx) error {
-		cur, err := tx.RunGet(ctx, workspaceID, runID)
-		if err != nil {
-			return err
-		}
-		if cur.Finished() {
-			out = cur
-			return nil
-		}
-		out, err = FinishTx(ctx, tx, s.Jobs, cur, Outcome{Status: store.RunFailed, ErrorCode: CodeRunCanceled,
-			ErrorMessage: "The run was canceled."}, s.now().UnixMilli())
-		return err
-	})
-	if errors.Is(err, store.ErrRunFinished) {
-		return s.Store.RunGet(ctx, workspaceID, runID)
-	}
-	return out, err
+	return s.finish(ctx, r.ID, 0, Outcome{Status: store.RunFailed, ErrorCode: CodeRunCanceled,
+		ErrorMessage: "The run was canceled."}, nil)
 }

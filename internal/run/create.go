@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/riverqueue/river"
-
 	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
@@ -64,10 +62,19 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 			Fingerprint:      fp,
 			Credits:          t.Credits,
 			CreatedAt:        now.UnixMilli(),
+			LeaseUntil:       now.Add(s.lease()).UnixMilli(),
 		}
 		err = s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
-			var err error
+			// The job goes in first so that the run is born owned by it.
+			job, err := s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: params.ID}, s.jobOpts())
+			if err != nil {
+				return fmt.Errorf("error enqueueing run: %w", err)
+			}
+			params.JobID = job.Job.ID
 			if r, err = tx.RunInsert(ctx, params); err != nil {
+				return err
+			}
+			if err := appendEvent(ctx, tx, r.ID, EventCreated, deltaOf(r), params.CreatedAt); err != nil {
 				return err
 			}
 			if t.Credits > 0 {
@@ -77,11 +84,6 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 				}); err != nil {
 					return err
 				}
-			}
-			// The fast insert skips reading the job row back, which
-			// nothing here needs.
-			if _, err = s.Jobs.InsertManyFastTx(ctx, tx.SQLTx(), []river.InsertManyParams{{Args: ExecuteArgs{RunID: r.ID}}}); err != nil {
-				return fmt.Errorf("error enqueueing run: %w", err)
 			}
 			return nil
 		})

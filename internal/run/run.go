@@ -1,12 +1,19 @@
-// Package run is the service behind the run endpoints: it starts runs (with
-// idempotency and the credit reservation in one transaction), reads them,
-// and ends them (charge or refund in the same transaction as the status).
+// Package run owns a run's life: it creates runs (idempotency, the credit
+// reservation and the River job in one transaction), starts them for the
+// River job that owns them, records their steps and progress, ends them
+// (charge or refund in the transaction of the final status), cancels them,
+// reconciles the ones whose job died, and serves their events to streams.
+// Every run event is written here and decoded here; the engine executes
+// steps through the narrow recorder this package gives it.
 package run
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -38,10 +45,12 @@ func (ExecuteArgs) InsertOpts() river.InsertOpts {
 // transient failure becomes final.
 const MaxAttemptsDefault = 5
 
-// JobInserter is the part of River's client the service uses.
-type JobInserter interface {
+// Jobs is the part of River's client the service uses: inserting jobs in
+// our transactions, and reading jobs' states for the reconciler. Nothing
+// here reads or writes River's tables with SQL of its own.
+type Jobs interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-	InsertManyFastTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) (int, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 }
 
 // Errors the service returns besides store sentinels and *validation.Error.
@@ -54,16 +63,44 @@ var (
 	ErrTechniqueUnavailable = errors.New("technique unavailable")
 )
 
-// Service starts, reads and ends runs.
+// Defaults of Service.
+const (
+	// LeaseDefault is how long an open run may go without a word from the
+	// job that owns it before the reconciler looks at it.
+	LeaseDefault = 30 * time.Second
+	// RunTimeoutDefault is how long a run may take from creation to its end.
+	RunTimeoutDefault = 30 * time.Minute
+)
+
+// Service is the one owner of the run state machine.
 type Service struct {
 	Store store.Store
 	// Techniques resolves technique references for a workspace.
 	Techniques *technique.Library
-	Jobs       JobInserter
+	Jobs       Jobs
 	// CheckURL decides whether a media input URL may be fetched.
 	CheckURL func(string) error
 	Limits   technique.Limits
-	Now      func() time.Time
+	// Lease is how long an open run may go without a heartbeat from its
+	// owner before the reconciler rescues it. Defaults to LeaseDefault.
+	Lease time.Duration
+	// RunTimeout is a run's deadline, counted from its creation. Defaults
+	// to RunTimeoutDefault.
+	RunTimeout time.Duration
+	// MaxAttempts is how many times a run's job is tried before a transient
+	// failure becomes final. Defaults to MaxAttemptsDefault.
+	MaxAttempts int
+	// StreamPollInterval is how often the stream hub checks watched runs
+	// for events written by other processes; events written by this one
+	// reach streams at once. Defaults to StreamPollIntervalDefault.
+	StreamPollInterval time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+
+	hubOnce sync.Once
+	hub     *hub
 }
 
 func (s *Service) now() time.Time {
@@ -71,4 +108,35 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+func (s *Service) lease() time.Duration {
+	if s.Lease > 0 {
+		return s.Lease
+	}
+	return LeaseDefault
+}
+
+// Timeout is the run deadline in force.
+func (s *Service) Timeout() time.Duration {
+	if s.RunTimeout > 0 {
+		return s.RunTimeout
+	}
+	return RunTimeoutDefault
+}
+
+// jobOpts are the insert options of a run's job.
+func (s *Service) jobOpts() *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: cmp.Or(s.MaxAttempts, MaxAttemptsDefault)}
+}
+
+func (s *Service) deadline(r *store.Run) time.Time {
+	return time.UnixMilli(r.CreatedAt).Add(s.Timeout())
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }

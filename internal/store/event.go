@@ -1,23 +1,25 @@
 package store
 
-// Run event types, as streamed to clients.
-const (
-	EventCreated   = "run.created"
-	EventStarted   = "run.started"
-	EventProgress  = "run.progress"
-	EventOutput    = "run.output"
-	EventCompleted = "run.completed"
-	EventFailed    = "run.failed"
-)
-
-// RunEvent is one change of a run. IDs grow with commit order within a run:
-// every writer of a run's events holds the run's row lock first.
+// RunEvent is one change of a run, as internal/run defines them; the store
+// keeps the type and the JSON data without looking inside. Seq numbers a
+// run's events 1, 2, 3, ... in commit order.
 type RunEvent struct {
-	ID        int64
+	RunID     string
+	Seq       int64
+	Type      string
+	Data      []byte // JSON
+	CreatedAt int64
+}
+
+// RunEventInsertParams appends one event to a run.
+type RunEventInsertParams struct {
 	RunID     string
 	Type      string
 	Data      []byte // JSON
 	CreatedAt int64
+	// Final marks the event that records the run's end, written in the
+	// transaction of RunFinish; it is the only one an ended run accepts.
+	Final bool
 }
 
 // RunListParams filters and pages a workspace's runs, newest first.

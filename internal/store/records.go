@@ -49,9 +49,10 @@ const (
 	LedgerRefund  = "refund"
 )
 
-// LedgerEntry is one row of the credit ledger.
+// LedgerEntry is one row of the credit ledger. Seq numbers a workspace's
+// entries 1, 2, 3, ... in commit order.
 type LedgerEntry struct {
-	ID           int64
+	Seq          int64
 	WorkspaceID  string
 	RunID        string
 	Kind         string
@@ -101,6 +102,16 @@ type Run struct {
 	CreatedAt        int64
 	StartedAt        *int64
 	CompletedAt      *int64
+	// JobID is the River job that owns the run: only it may start, renew
+	// or record it. The reconciler hands a run whose job died to a fresh
+	// job by changing it.
+	JobID int64
+	// LeaseUntil is when the reconciler next looks at the open run, unix
+	// ms; the owner's heartbeats (or a snooze) push it forward.
+	LeaseUntil *int64
+	// EventSeq is the Seq of the run's newest event: the run as read
+	// reflects every event up to it and none after.
+	EventSeq int64
 }
 
 // Finished reports whether the run reached a terminal status.
@@ -138,11 +149,55 @@ type RunInsertParams struct {
 	Fingerprint      string
 	Credits          int64
 	CreatedAt        int64
+	// JobID is the River job inserted for the run in the same transaction,
+	// its first owner; LeaseUntil its first lease.
+	JobID      int64
+	LeaseUntil int64
+}
+
+// RunState is what a worker watches of a run while executing it.
+type RunState struct {
+	RunID      string
+	Status     string
+	JobID      int64
+	LeaseUntil *int64
+	// EventSeq is the Seq of the run's newest event.
+	EventSeq int64
+}
+
+// Finished reports whether the run reached a terminal status.
+func (s *RunState) Finished() bool { return s.Status == RunCompleted || s.Status == RunFailed }
+
+// RunStartParams starts a run on behalf of its owner.
+type RunStartParams struct {
+	RunID      string
+	JobID      int64
+	At         int64
+	LeaseUntil int64
+}
+
+// RunLeaseParams renews an open run's lease on behalf of its owner.
+type RunLeaseParams struct {
+	RunID      string
+	JobID      int64
+	LeaseUntil int64
+}
+
+// RunOwnerParams hands an open run to a new job.
+type RunOwnerParams struct {
+	RunID      string
+	FromJobID  int64
+	ToJobID    int64
+	LeaseUntil int64
 }
 
 // RunFinishParams ends a run.
 type RunFinishParams struct {
-	RunID          string
+	RunID string
+	// JobID, when not zero, is the job ending the run, which must own it
+	// (ErrNotOwner otherwise); zero for an end decided elsewhere (a cancel,
+	// the reconciler).
+	JobID          int64
 	Status         string // RunCompleted or RunFailed
 	Outputs        []RunOutput
 	ChargedCredits *int64

@@ -22,6 +22,10 @@ var (
 	// ErrRunFinished means a state change was refused because the run had
 	// already reached a terminal status.
 	ErrRunFinished = errors.New("run already finished")
+	// ErrNotOwner means a change to an open run was refused because the
+	// River job making it is no longer the run's owner: the reconciler
+	// handed the run to a fresh job. The job that gets it stops.
+	ErrNotOwner = errors.New("run owned by another job")
 )
 
 // InsufficientCreditsError carries the figures a 402 response shows.
@@ -58,12 +62,8 @@ type Store interface {
 	// and completed inside our own transactions.
 	WriterDB() *sql.DB
 
-	// RunHeartbeat records that the process executing a running run,
-	// through River job jobID, is alive.
-	RunHeartbeat(ctx context.Context, runID string, jobID, at int64) error
-	// RunRescueStale makes the jobs of running runs whose last heartbeat is
-	// older than before available to workers again, and says how many.
-	RunRescueStale(ctx context.Context, before int64) (int64, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
 
 	// Dialect names the backend: "sqlite" or "postgres".
 	Dialect() string
@@ -90,16 +90,25 @@ type Reader interface {
 	// exist; the caller then tells which is missing the slow way. The key
 	// is returned whatever its state: checking it is the caller's.
 	RunGetWithKey(ctx context.Context, keyHash []byte, runID string) (*APIKey, *Run, error)
+	// RunStateGet reads the few columns a worker watches while it executes
+	// a run (status, owner, lease), whatever the run's workspace.
+	RunStateGet(ctx context.Context, runID string) (*RunState, error)
+	// RunStateList returns the state of each of the runs that exist, in no
+	// particular order.
+	RunStateList(ctx context.Context, runIDs []string) ([]*RunState, error)
+	// RunListLeaseExpired returns up to limit open runs whose lease ended
+	// before `before`, the longest expired first: the reconciler's work.
+	RunListLeaseExpired(ctx context.Context, before int64, limit int) ([]*Run, error)
 	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)
 	LedgerList(ctx context.Context, workspaceID string) ([]*LedgerEntry, error)
-	// LedgerPage returns up to limit entries with ids above afterID, oldest
-	// first.
-	LedgerPage(ctx context.Context, workspaceID string, afterID int64, limit int) ([]*LedgerEntry, error)
+	// LedgerPage returns up to limit entries of the workspace with Seq above
+	// afterSeq, oldest first.
+	LedgerPage(ctx context.Context, workspaceID string, afterSeq int64, limit int) ([]*LedgerEntry, error)
 	// RunList pages a workspace's runs, newest first.
 	RunList(ctx context.Context, p *RunListParams) ([]*Run, error)
-	// RunEventList returns up to limit events of the run with ids above
-	// afterID, in order.
-	RunEventList(ctx context.Context, runID string, afterID int64, limit int) ([]*RunEvent, error)
+	// RunEventList returns up to limit events of the run with Seq above
+	// afterSeq, in order.
+	RunEventList(ctx context.Context, runID string, afterSeq int64, limit int) ([]*RunEvent, error)
 	SettingGet(ctx context.Context, name string) (string, error)
 	// TechniqueLatestList returns the newest version of every stored
 	// technique, public and per workspace.
@@ -113,6 +122,9 @@ type Reader interface {
 	// WebhookDeliveryGetByID returns a delivery whatever its workspace; for
 	// workers only.
 	WebhookDeliveryGetByID(ctx context.Context, id string) (*WebhookDelivery, error)
+	// WebhookDeliveryListOverdue returns up to limit pending deliveries
+	// whose next attempt was due before `before`, the most overdue first.
+	WebhookDeliveryListOverdue(ctx context.Context, before int64, limit int) ([]*WebhookDelivery, error)
 	// WebhookDeliveryList pages a workspace's deliveries, newest first.
 	WebhookDeliveryList(ctx context.Context, p *WebhookDeliveryListParams) ([]*WebhookDelivery, error)
 	// WebhookAttemptList returns the attempts of the given deliveries,
@@ -122,7 +134,11 @@ type Reader interface {
 	WorkspaceWebhookSecrets(ctx context.Context, workspaceID string) (*WebhookSecrets, error)
 }
 
-// Tx is a write transaction. Its reads see its own writes.
+// Tx is a write transaction. Its reads see its own writes. After any of its
+// methods returns an error other than a plain refusal documented on the
+// method (ErrRunFinished, ErrNotOwner, ErrNotFound, *InsufficientCreditsError),
+// the caller must give the transaction up: on PostgreSQL a failed statement
+// aborts it, and SQLite is held to the same rule rather than left half-done.
 type Tx interface {
 	Reader
 
@@ -135,28 +151,43 @@ type Tx interface {
 	// APIKeyRevoke marks a key revoked; ErrNotFound if it does not exist.
 	APIKeyRevoke(ctx context.Context, id string, at int64) error
 
-	// CreditsApply changes a balance and writes the ledger row in one step.
-	// A negative Amount that would overdraw returns *InsufficientCreditsError;
-	// a second entry of the same kind for the same run returns ErrAlreadyExists.
+	// CreditsApply changes a balance and writes the ledger row, numbered
+	// in the workspace's own sequence. A negative Amount that would
+	// overdraw returns *InsufficientCreditsError and changes nothing; a
+	// second entry of the same kind for the same run returns
+	// ErrAlreadyExists, after which the transaction must be given up.
 	CreditsApply(ctx context.Context, p *CreditsApplyParams) (*LedgerEntry, error)
 
 	// RunInsert returns ErrAlreadyExists when the workspace already has a run
-	// with the same idempotency key.
+	// with the same idempotency key. It writes no event: the events of a
+	// run are RunEventInsert's.
 	RunInsert(ctx context.Context, p *RunInsertParams) (*Run, error)
-	// RunStart moves a pending run to running; a running run is returned
-	// unchanged; a terminal run gives ErrRunFinished.
-	RunStart(ctx context.Context, runID string, at int64) (*Run, error)
-	// RunSetProgress raises progress; it never lowers it, and it does not
-	// touch terminal runs.
-	RunSetProgress(ctx context.Context, runID string, progress int) error
+	// RunStart moves a pending run to running and renews its lease, if
+	// p.JobID owns it. A running run of the same owner has its lease
+	// renewed and is returned with Changed false (a retried job resumes);
+	// ErrNotOwner if another job owns the run, ErrRunFinished if it ended.
+	RunStart(ctx context.Context, p *RunStartParams) (*Run, bool, error)
+	// RunSetProgress raises progress and says whether it did; it never
+	// lowers it, and it does not touch terminal runs.
+	RunSetProgress(ctx context.Context, runID string, progress int) (bool, error)
 	// RunFinish moves a non-terminal run to completed or failed;
 	// ErrRunFinished if it had already ended.
 	RunFinish(ctx context.Context, p *RunFinishParams) (*Run, error)
-	// RunEventInsert records an event the store does not write itself
-	// (outputs as they are produced). RunInsert, RunStart, RunSetProgress
-	// and RunFinish write their own events. ErrRunFinished if the run has
-	// ended: nothing follows a run's final event.
-	RunEventInsert(ctx context.Context, runID, typ string, data any, at int64) error
+	// RunRenewLease pushes an open run's lease to p.LeaseUntil if p.JobID
+	// owns it: a heartbeat, a snooze, or the reconciler finding its job
+	// still queued. ErrNotOwner or ErrRunFinished otherwise.
+	RunRenewLease(ctx context.Context, p *RunLeaseParams) error
+	// RunSetOwner hands an open run from job p.FromJobID to p.ToJobID with
+	// a new lease; ErrNotOwner if p.FromJobID no longer owns it (another
+	// rescuer won), ErrRunFinished if it ended.
+	RunSetOwner(ctx context.Context, p *RunOwnerParams) error
+	// RunEventInsert appends an event to the run's history with the next
+	// Seq of the run. Taking the number locks the run's row, so a run's
+	// events commit in Seq order and a reader resuming after Seq N never
+	// misses a smaller one committed later. Once the run has ended only an
+	// event with Final set is accepted (the one written with RunFinish);
+	// any other gives ErrRunFinished: nothing follows a run's final event.
+	RunEventInsert(ctx context.Context, p *RunEventInsertParams) (*RunEvent, error)
 	// RunStepInsert records one finished step; ErrAlreadyExists if it was
 	// recorded before.
 	RunStepInsert(ctx context.Context, p *RunStep) error

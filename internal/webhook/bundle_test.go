@@ -52,6 +52,9 @@ type setupOpts struct {
 	// postgres runs the pipeline on a database of its own on
 	// FLORA_TEST_DATABASE_URL (the test skips without it) instead of SQLite.
 	postgres bool
+	// wrapStore, when set, wraps the store the Deliverer writes through,
+	// so a test can make its writes fail.
+	wrapStore func(store.Store) store.Store
 }
 
 // loopbackPolicy allows plain http to 127.0.0.1 and nothing else private.
@@ -93,7 +96,11 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 		timeout = 5 * time.Second
 	}
 	hc := netguard.NewClient(policy, netguard.ClientOptions{Timeout: timeout, FollowRedirects: false})
-	d := &webhook.Deliverer{Store: s, Client: hc, CheckURL: o.checkURL, AttemptTimeout: timeout, Schedule: schedule}
+	var ds store.Store = s
+	if o.wrapStore != nil {
+		ds = o.wrapStore(s)
+	}
+	d := &webhook.Deliverer{Store: ds, Client: hc, CheckURL: o.checkURL, AttemptTimeout: timeout, Schedule: schedule}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, d)
 	rc, err := river.NewClient(driver, &river.Config{
@@ -133,6 +140,13 @@ func (b *testBundle) workspace(t *testing.T) *store.Workspace {
 // enqueues its webhook in the same transaction, as run.FinishTx does.
 func (b *testBundle) endRun(t *testing.T, ws *store.Workspace, callbackURL, status string) *store.WebhookDelivery {
 	t.Helper()
+	return b.endRunWith(t, ws, callbackURL, status, b.river)
+}
+
+// endRunWith is endRun with the webhook's job inserted through jobs.
+func (b *testBundle) endRunWith(t *testing.T, ws *store.Workspace, callbackURL, status string,
+	jobs webhook.JobInserter) *store.WebhookDelivery {
+	t.Helper()
 	now := time.Now()
 	var d *store.WebhookDelivery
 	require.NoError(t, b.store.InTx(b.ctx, func(tx store.Tx) error {
@@ -150,7 +164,7 @@ func (b *testBundle) endRun(t *testing.T, ws *store.Workspace, callbackURL, stat
 		if r, err = tx.RunFinish(b.ctx, p); err != nil {
 			return err
 		}
-		d, err = webhook.EnqueueTx(b.ctx, tx, b.river, r, now.UnixMilli())
+		d, err = webhook.EnqueueTx(b.ctx, tx, jobs, r, now.UnixMilli())
 		return err
 	}))
 	return d

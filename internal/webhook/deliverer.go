@@ -131,8 +131,34 @@ type outcome struct {
 // redelivery moved to another job, is left alone. The attempt and the
 // delivery's new state commit together; then a success returns nil, a
 // final failure cancels the job, and any other failure returns an error so
-// that River retries it at NextRetry.
+// that River retries it at NextRetry. When the job's last attempt fails
+// for another reason (its record could not be written), the delivery
+// fails rather than stay pending with no job; if even that cannot be
+// written, the reconciler settles it.
 func (w *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	err := w.work(ctx, job)
+	var cancel *river.JobCancelError
+	if err == nil || errors.As(err, &cancel) || ctx.Err() != nil || job.Attempt < w.maxAttempts(job) {
+		return err
+	}
+	at := w.now().UnixMilli()
+	ferr := w.Store.InTx(ctx, func(tx store.Tx) error {
+		d, err := tx.WebhookDeliveryGetByID(ctx, job.Args.DeliveryID)
+		if err != nil || d.State != store.WebhookPending || d.JobID != job.ID {
+			return err
+		}
+		_, err = tx.WebhookDeliveryUpdate(ctx, &store.WebhookDeliveryUpdateParams{ID: d.ID, State: store.WebhookFailed,
+			JobID: job.ID, CompletedAt: &at})
+		return err
+	})
+	if ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	w.logger().Error("webhook delivery failed on its last attempt", "delivery_id", job.Args.DeliveryID, "error", err)
+	return river.JobCancel(err)
+}
+
+func (w *Deliverer) work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	d, err := w.Store.WebhookDeliveryGetByID(ctx, job.Args.DeliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("webhook delivery %s does not exist", job.Args.DeliveryID))

@@ -18,6 +18,7 @@ import (
 type Jobs interface {
 	JobInserter
 	JobRetryTx(ctx context.Context, tx *sql.Tx, id int64) (*rivertype.JobRow, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 }
 
 // Service is what a workspace (through the API) and an operator (through

@@ -133,3 +133,21 @@ func (s *Service) Balance(ctx context.Context, workspaceID string) (int64, error
 	}
 	return w.Balance, nil
 }
+
+// Get returns the workspace.
+func (s *Service) Get(ctx context.Context, workspaceID string) (*store.Workspace, error) {
+	return s.Store.WorkspaceGet(ctx, workspaceID)
+}
+
+// Ledger returns up to limit of the workspace's ledger entries after Seq
+// afterSeq, oldest first, and whether more follow.
+func (s *Service) Ledger(ctx context.Context, workspaceID string, afterSeq int64, limit int) ([]*store.LedgerEntry, bool, error) {
+	entries, err := s.Store.LedgerPage(ctx, workspaceID, afterSeq, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("error reading ledger: %w", err)
+	}
+	if len(entries) > limit {
+		return entries[:limit], true, nil
+	}
+	return entries, false, nil
+}

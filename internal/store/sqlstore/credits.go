@@ -10,12 +10,17 @@ import (
 
 // CreditsApply moves the balance with a guarded UPDATE, so two concurrent
 // debits can never both pass a stale check: the row's own value decides, and
-// the CHECK constraint backs it up.
+// the CHECK constraint backs it up. The same UPDATE numbers the entry in the
+// workspace's sequence (and on PostgreSQL holds the row until commit, so
+// entries commit in number order).
 func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams) (*store.LedgerEntry, error) {
-	var balance int64
+	e := &store.LedgerEntry{
+		WorkspaceID: p.WorkspaceID, RunID: p.RunID, Kind: p.Kind, Amount: p.Amount, Memo: p.Memo, CreatedAt: p.CreatedAt,
+	}
 	err := q.queryRow(ctx,
-		`UPDATE workspaces SET balance = balance + ? WHERE id = ? AND balance + ? >= 0 RETURNING balance`,
-		p.Amount, p.WorkspaceID, p.Amount).Scan(&balance)
+		`UPDATE workspaces SET balance = balance + ?, ledger_seq = ledger_seq + 1
+		 WHERE id = ? AND balance + ? >= 0 RETURNING balance, ledger_seq`,
+		p.Amount, p.WorkspaceID, p.Amount).Scan(&e.BalanceAfter, &e.Seq)
 	if err != nil {
 		err = q.scanErr(err)
 		if err == store.ErrNotFound {
@@ -31,40 +36,30 @@ func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams)
 	if p.RunID != "" {
 		runID = sql.NullString{String: p.RunID, Valid: true}
 	}
-	e := &store.LedgerEntry{
-		WorkspaceID: p.WorkspaceID, RunID: p.RunID, Kind: p.Kind, Amount: p.Amount,
-		BalanceAfter: balance, Memo: p.Memo, CreatedAt: p.CreatedAt,
-	}
-	err = q.queryRow(ctx,
-		`INSERT INTO credit_ledger (workspace_id, run_id, kind, amount, balance_after, memo, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		p.WorkspaceID, runID, p.Kind, p.Amount, balance, p.Memo, p.CreatedAt).Scan(&e.ID)
-	if err != nil {
-		// SQLite undoes only the failed statement: put the balance back so a
-		// caller that carries on (say, after ErrAlreadyExists) never commits
-		// a balance change the ledger does not explain. On PostgreSQL the
-		// failed statement already doomed the whole transaction.
-		if q.d.name() == "sqlite" {
-			if _, uerr := q.exec(ctx, `UPDATE workspaces SET balance = balance - ? WHERE id = ?`, p.Amount, p.WorkspaceID); uerr != nil {
-				return nil, fmt.Errorf("error undoing balance change: %w (after %w)", uerr, err)
-			}
-		}
-		return nil, fmt.Errorf("error writing ledger entry: %w", q.scanErr(err))
+	// A refused entry (a second settlement of a run) leaves the balance
+	// moved on SQLite, which undoes only the failed statement; the Tx
+	// contract has the caller give the transaction up, as PostgreSQL does
+	// by itself.
+	if _, err := q.exec(ctx,
+		`INSERT INTO credit_ledger (workspace_id, seq, run_id, kind, amount, balance_after, memo, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.WorkspaceID, e.Seq, runID, p.Kind, p.Amount, e.BalanceAfter, p.Memo, p.CreatedAt); err != nil {
+		return nil, fmt.Errorf("error writing ledger entry: %w", err)
 	}
 	return e, nil
 }
 
 func (q *queries) LedgerList(ctx context.Context, workspaceID string) ([]*store.LedgerEntry, error) {
-	return q.ledger(ctx, `workspace_id = ? ORDER BY id`, workspaceID)
+	return q.ledger(ctx, `workspace_id = ? ORDER BY seq`, workspaceID)
 }
 
-func (q *queries) LedgerPage(ctx context.Context, workspaceID string, afterID int64, limit int) ([]*store.LedgerEntry, error) {
-	return q.ledger(ctx, `workspace_id = ? AND id > ? ORDER BY id LIMIT ?`, workspaceID, afterID, limit)
+func (q *queries) LedgerPage(ctx context.Context, workspaceID string, afterSeq int64, limit int) ([]*store.LedgerEntry, error) {
+	return q.ledger(ctx, `workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?`, workspaceID, afterSeq, limit)
 }
 
 func (q *queries) ledger(ctx context.Context, where string, args ...any) ([]*store.LedgerEntry, error) {
 	rows, err := q.query(ctx,
-		`SELECT id, workspace_id, run_id, kind, amount, balance_after, memo, created_at
+		`SELECT seq, workspace_id, run_id, kind, amount, balance_after, memo, created_at
 		 FROM credit_ledger WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("error listing ledger: %w", err)
@@ -74,7 +69,7 @@ func (q *queries) ledger(ctx context.Context, where string, args ...any) ([]*sto
 	for rows.Next() {
 		e := &store.LedgerEntry{}
 		var runID sql.NullString
-		if err := rows.Scan(&e.ID, &e.WorkspaceID, &runID, &e.Kind, &e.Amount, &e.BalanceAfter, &e.Memo, &e.CreatedAt); err != nil {
+		if err := rows.Scan(&e.Seq, &e.WorkspaceID, &runID, &e.Kind, &e.Amount, &e.BalanceAfter, &e.Memo, &e.CreatedAt); err != nil {
 			return nil, fmt.Errorf("error scanning ledger entry: %w", err)
 		}
 		e.RunID = runID.String

@@ -2,51 +2,45 @@ package sqlstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/florad/florad/internal/store"
 )
 
-// RunEventInsert writes one event. On PostgreSQL it first locks the run's
-// row, so that event ids of one run are allocated in commit order and a
-// reader resuming after id N can never miss a smaller id committed later.
-// (SQLite has a single writer, which gives the same order.) A run that
-// ended gets no more events (ErrRunFinished): its final event stays last,
-// and a step that finished after a cancel announces nothing.
-func (q *queries) RunEventInsert(ctx context.Context, runID, typ string, data any, at int64) error {
-	lock := ""
-	if q.d.name() == "postgres" {
-		lock = ` FOR UPDATE`
+// RunEventInsert takes the run's next event number with an UPDATE of the
+// run's row, which on PostgreSQL also locks it until commit: the events of a
+// run commit in the order of their numbers, so a reader resuming after N can
+// never miss a smaller number committed later. SQLite's single writer gives
+// the same order. The same statement refuses an ended run unless the event
+// is the final one.
+func (q *queries) RunEventInsert(ctx context.Context, p *store.RunEventInsertParams) (*store.RunEvent, error) {
+	final := 0
+	if p.Final {
+		final = 1
 	}
-	var status string
-	if err := q.queryRow(ctx, `SELECT status FROM runs WHERE id = ?`+lock, runID).Scan(&status); err != nil {
-		return fmt.Errorf("error locking run for event: %w", q.scanErr(err))
-	}
-	if status == store.RunCompleted || status == store.RunFailed {
-		return fmt.Errorf("error recording %s event of run %s: %w", typ, runID, store.ErrRunFinished)
-	}
-	return q.insertEvent(ctx, runID, typ, data, at)
-}
-
-// insertEvent writes an event; the caller already holds the run's row lock
-// (it just inserted or updated the row in this transaction).
-func (q *queries) insertEvent(ctx context.Context, runID, typ string, data any, at int64) error {
-	b, err := json.Marshal(data)
+	e := &store.RunEvent{RunID: p.RunID, Type: p.Type, Data: p.Data, CreatedAt: p.CreatedAt}
+	err := q.queryRow(ctx, `UPDATE runs SET event_seq = event_seq + 1
+		WHERE id = ? AND (`+openRun+` OR ? = 1) RETURNING event_seq`, p.RunID, final).Scan(&e.Seq)
 	if err != nil {
-		return fmt.Errorf("error encoding %s event: %w", typ, err)
+		if err = q.scanErr(err); err != store.ErrNotFound {
+			return nil, fmt.Errorf("error numbering %s event: %w", p.Type, err)
+		}
+		if _, gerr := q.RunStateGet(ctx, p.RunID); gerr != nil {
+			return nil, fmt.Errorf("error recording %s event: %w", p.Type, gerr)
+		}
+		return nil, fmt.Errorf("error recording %s event of run %s: %w", p.Type, p.RunID, store.ErrRunFinished)
 	}
-	if _, err := q.exec(ctx, `INSERT INTO run_events (run_id, type, data, created_at) VALUES (?, ?, ?, ?)`,
-		runID, typ, string(b), at); err != nil {
-		return fmt.Errorf("error recording %s event: %w", typ, err)
+	if _, err := q.exec(ctx, `INSERT INTO run_events (run_id, seq, type, data, created_at) VALUES (?, ?, ?, ?, ?)`,
+		p.RunID, e.Seq, p.Type, string(p.Data), p.CreatedAt); err != nil {
+		return nil, fmt.Errorf("error recording %s event: %w", p.Type, err)
 	}
-	return nil
+	return e, nil
 }
 
-func (q *queries) RunEventList(ctx context.Context, runID string, afterID int64, limit int) ([]*store.RunEvent, error) {
+func (q *queries) RunEventList(ctx context.Context, runID string, afterSeq int64, limit int) ([]*store.RunEvent, error) {
 	rows, err := q.query(ctx,
-		`SELECT id, run_id, type, data, created_at FROM run_events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
-		runID, afterID, limit)
+		`SELECT run_id, seq, type, data, created_at FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		runID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("error listing run events: %w", err)
 	}
@@ -55,29 +49,11 @@ func (q *queries) RunEventList(ctx context.Context, runID string, afterID int64,
 	for rows.Next() {
 		e := &store.RunEvent{}
 		var data string
-		if err := rows.Scan(&e.ID, &e.RunID, &e.Type, &data, &e.CreatedAt); err != nil {
+		if err := rows.Scan(&e.RunID, &e.Seq, &e.Type, &data, &e.CreatedAt); err != nil {
 			return nil, fmt.Errorf("error scanning run event: %w", err)
 		}
 		e.Data = []byte(data)
 		out = append(out, e)
 	}
 	return out, rows.Err()
-}
-
-// runDelta is the data of the events the store writes itself: the fields
-// that changed.
-type runDelta struct {
-	RunID          string `json:"run_id"`
-	Status         string `json:"status"`
-	Progress       int    `json:"progress"`
-	StartedAt      *int64 `json:"started_at,omitempty"`
-	CompletedAt    *int64 `json:"completed_at,omitempty"`
-	ChargedCredits *int64 `json:"charged_credits,omitempty"`
-	ErrorCode      string `json:"error_code,omitempty"`
-	ErrorMessage   string `json:"error_message,omitempty"`
-}
-
-func deltaOf(r *store.Run) runDelta {
-	return runDelta{RunID: r.ID, Status: r.Status, Progress: r.Progress, StartedAt: r.StartedAt,
-		CompletedAt: r.CompletedAt, ChargedCredits: r.ChargedCredits, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage}
 }

@@ -95,11 +95,17 @@ func (g *grouper) commit(batch []*groupReq) {
 			if _, err := t.tx.ExecContext(r.ctx, `SAVEPOINT florad_group`); err != nil {
 				return fmt.Errorf("error opening savepoint: %w", err)
 			}
-			if results[i] = runGuarded(r.fn, tx); results[i] != nil {
+			results[i] = runGuarded(r.fn, tx)
+			if results[i] == nil && t.failed.err != nil {
+				results[i] = fmt.Errorf("error committing transaction: a statement in it failed: %w", t.failed.err)
+			}
+			if results[i] != nil {
 				if _, err := t.tx.Exec(`ROLLBACK TO florad_group`); err != nil {
 					return fmt.Errorf("error rolling back savepoint: %w", err)
 				}
 			}
+			// What failed was undone with its savepoint.
+			t.failed.err = nil
 			if _, err := t.tx.Exec(`RELEASE florad_group`); err != nil {
 				return fmt.Errorf("error releasing savepoint: %w", err)
 			}

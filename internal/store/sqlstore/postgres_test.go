@@ -17,7 +17,7 @@ func TestPostgres(t *testing.T) {
 		t.Helper()
 		s, err := sqlstore.OpenPostgres(t.Context(), sqlstore.PostgresConfig{URL: pgtest.NewDatabase(t), MaxConns: 30})
 		require.NoError(t, err)
-		t.Cleanup(func() { s.Close() })
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
 		require.Equal(t, "postgres", s.Dialect())
 		return s
 	})

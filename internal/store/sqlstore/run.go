@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/florad/florad/internal/store"
 )
@@ -17,7 +16,7 @@ import (
 // megabyte of text on every call.
 const runViewColumns = `id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
 	mode, callback_url, idempotency_key, fingerprint, credits, charged_credits, outputs,
-	error_code, error_message, created_at, started_at, completed_at`
+	error_code, error_message, created_at, started_at, completed_at, job_id, lease_until, event_seq`
 
 // runColumns are all of them, inputs last.
 const runColumns = runViewColumns + `, inputs`
@@ -32,10 +31,11 @@ func runFromRow(sc interface{ Scan(...any) error }, withInputs bool) (*store.Run
 		idemKey              sql.NullString
 		charged              sql.NullInt64
 		startedAt, completed sql.NullInt64
+		jobID, leaseUntil    sql.NullInt64
 	)
 	dest := []any{&r.ID, &r.WorkspaceID, &r.TechniqueID, &r.TechniqueSlug, &r.TechniqueVersion, &r.Status,
 		&r.Progress, &r.Mode, &r.CallbackURL, &idemKey, &r.Fingerprint, &r.Credits, &charged,
-		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed, &inputs}
+		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed, &jobID, &leaseUntil, &r.EventSeq, &inputs}
 	if !withInputs {
 		dest = dest[:len(dest)-1]
 	}
@@ -59,6 +59,10 @@ func runFromRow(sc interface{ Scan(...any) error }, withInputs bool) (*store.Run
 	}
 	if completed.Valid {
 		r.CompletedAt = &completed.Int64
+	}
+	r.JobID = jobID.Int64
+	if leaseUntil.Valid {
+		r.LeaseUntil = &leaseUntil.Int64
 	}
 	return r, nil
 }
@@ -172,27 +176,24 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 	}
 	r, err := runFromRow(q.queryRow(ctx,
 		`INSERT INTO runs (id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
-			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at)
-		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)
+			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at, job_id, lease_until)
+		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 RETURNING `+runViewColumns,
 		p.ID, p.WorkspaceID, p.TechniqueID, p.TechniqueSlug, p.TechniqueVersion, string(inputs), p.Mode,
-		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt), false)
+		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt, p.JobID, p.LeaseUntil), false)
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 	}
 	r.Inputs = p.Inputs // as stored; no need to read them back
-	if err := q.insertEvent(ctx, r.ID, store.EventCreated, deltaOf(r), p.CreatedAt); err != nil {
-		return nil, err
-	}
 	return r, nil
 }
 
 // runUpdate applies a guarded UPDATE and tells a missing run apart from one
-// whose status refused the change.
-// It returns whether the row changed.
+// whose status refused the change. It returns whether the row changed. args
+// are those of set, then of guard.
 func (q *queries) runUpdate(ctx context.Context, runID, set, guard string, args ...any) (*store.Run, bool, error) {
 	r, err := runFromRow(q.queryRow(ctx,
-		`UPDATE runs SET `+set+` WHERE id = ? AND `+guard+` RETURNING `+runColumns, append(args, runID)...), true)
+		`UPDATE runs SET `+set+` WHERE `+guard+` AND id = ? RETURNING `+runColumns, append(args, runID)...), true)
 	if err == nil {
 		return r, true, nil
 	}
@@ -209,29 +210,36 @@ func (q *queries) runUpdate(ctx context.Context, runID, set, guard string, args 
 	return cur, false, nil
 }
 
-func (q *queries) RunStart(ctx context.Context, runID string, at int64) (*store.Run, error) {
-	r, changed, err := q.runUpdate(ctx, runID, `status = 'running', started_at = ?`, `status = 'pending'`, at)
-	if err != nil || !changed {
-		return r, err
+// openRun is the guard of every change to a run that has not ended.
+const openRun = `status IN ('pending', 'running')`
+
+func (q *queries) RunStart(ctx context.Context, p *store.RunStartParams) (*store.Run, bool, error) {
+	r, err := runFromRow(q.queryRow(ctx,
+		`UPDATE runs SET status = 'running', started_at = ?, lease_until = ?
+		 WHERE id = ? AND status = 'pending' AND job_id = ? RETURNING `+runColumns,
+		p.At, p.LeaseUntil, p.RunID, p.JobID), true)
+	if err == nil {
+		return r, true, nil
 	}
-	return r, q.insertEvent(ctx, r.ID, store.EventStarted, deltaOf(r), at)
+	if err = q.scanErr(err); !errors.Is(err, store.ErrNotFound) {
+		return nil, false, fmt.Errorf("error starting run: %w", err)
+	}
+	// Not pending, or not ours: a retried job resumes its running run.
+	if err := q.RunRenewLease(ctx, &store.RunLeaseParams{RunID: p.RunID, JobID: p.JobID, LeaseUntil: p.LeaseUntil}); err != nil {
+		return nil, false, err
+	}
+	r, err = q.RunGetByID(ctx, p.RunID)
+	return r, false, err
 }
 
-func (q *queries) RunSetProgress(ctx context.Context, runID string, progress int) error {
+func (q *queries) RunSetProgress(ctx context.Context, runID string, progress int) (bool, error) {
 	res, err := q.exec(ctx,
-		`UPDATE runs SET progress = ? WHERE id = ? AND progress < ? AND status IN ('pending', 'running')`,
-		progress, runID, progress)
+		`UPDATE runs SET progress = ? WHERE id = ? AND progress < ? AND `+openRun, progress, runID, progress)
 	if err != nil {
-		return fmt.Errorf("error setting run progress: %w", err)
+		return false, fmt.Errorf("error setting run progress: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err
-	}
-	return q.insertEvent(ctx, runID, store.EventProgress,
-		struct {
-			RunID    string `json:"run_id"`
-			Progress int    `json:"progress"`
-		}{runID, progress}, nowMillis())
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 func (q *queries) RunFinish(ctx context.Context, p *store.RunFinishParams) (*store.Run, error) {
@@ -247,23 +255,126 @@ func (q *queries) RunFinish(ctx context.Context, p *store.RunFinishParams) (*sto
 		charged = sql.NullInt64{Int64: *p.ChargedCredits, Valid: true}
 	}
 	// A completed run reaches 100; a failed one keeps the progress it had.
-	r, _, err := q.runUpdate(ctx, p.RunID,
+	r, changed, err := q.runUpdate(ctx, p.RunID,
 		`status = ?, outputs = ?, charged_credits = ?, error_code = ?, error_message = ?, completed_at = ?,
-		 started_at = COALESCE(started_at, ?),
+		 started_at = COALESCE(started_at, ?), lease_until = NULL,
 		 progress = CASE WHEN ? = 'completed' THEN 100 ELSE progress END`,
-		`status IN ('pending', 'running')`,
-		p.Status, string(outputs), charged, p.ErrorCode, p.ErrorMessage, p.At, p.At, p.Status)
-	if err != nil {
-		return r, err
+		openRun+` AND (? = 0 OR job_id = ?)`,
+		p.Status, string(outputs), charged, p.ErrorCode, p.ErrorMessage, p.At, p.At, p.Status, p.JobID, p.JobID)
+	if err == nil && !changed {
+		return nil, fmt.Errorf("error finishing run %s: %w", p.RunID, store.ErrNotOwner)
 	}
-	typ := store.EventCompleted
-	if r.Status == store.RunFailed {
-		typ = store.EventFailed
-	}
-	return r, q.insertEvent(ctx, r.ID, typ, deltaOf(r), p.At)
+	return r, err
 }
 
-func nowMillis() int64 { return time.Now().UnixMilli() }
+// ownedUpdate applies an UPDATE to an open run owned by jobID and says why
+// nothing changed when nothing did.
+func (q *queries) ownedUpdate(ctx context.Context, runID string, jobID int64, set string, args ...any) error {
+	res, err := q.exec(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND job_id = ? AND `+openRun,
+		append(args, runID, jobID)...)
+	if err != nil {
+		return fmt.Errorf("error updating run %s: %w", runID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	st, err := q.RunStateGet(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if st.Finished() {
+		return fmt.Errorf("error updating run %s: %w", runID, store.ErrRunFinished)
+	}
+	return fmt.Errorf("error updating run %s: %w", runID, store.ErrNotOwner)
+}
+
+func (q *queries) RunRenewLease(ctx context.Context, p *store.RunLeaseParams) error {
+	return q.ownedUpdate(ctx, p.RunID, p.JobID, `lease_until = ?`, p.LeaseUntil)
+}
+
+func (q *queries) RunSetOwner(ctx context.Context, p *store.RunOwnerParams) error {
+	return q.ownedUpdate(ctx, p.RunID, p.FromJobID, `job_id = ?, lease_until = ?`, p.ToJobID, p.LeaseUntil)
+}
+
+const runStateColumns = `id, status, job_id, lease_until, event_seq`
+
+func runStateFromRow(sc interface{ Scan(...any) error }) (*store.RunState, error) {
+	st := &store.RunState{}
+	var jobID, lease sql.NullInt64
+	if err := sc.Scan(&st.RunID, &st.Status, &jobID, &lease, &st.EventSeq); err != nil {
+		return nil, err
+	}
+	st.JobID = jobID.Int64
+	if lease.Valid {
+		st.LeaseUntil = &lease.Int64
+	}
+	return st, nil
+}
+
+func (q *queries) RunStateGet(ctx context.Context, runID string) (*store.RunState, error) {
+	st, err := runStateFromRow(q.queryRow(ctx, `SELECT `+runStateColumns+` FROM runs WHERE id = ?`, runID))
+	if err != nil {
+		return nil, fmt.Errorf("error getting run state: %w", q.scanErr(err))
+	}
+	return st, nil
+}
+
+// RunStateList reads the runs in chunks: both databases bound the number of
+// parameters of one statement.
+func (q *queries) RunStateList(ctx context.Context, runIDs []string) ([]*store.RunState, error) {
+	const chunk = 500
+	out := make([]*store.RunState, 0, len(runIDs))
+	for len(runIDs) > 0 {
+		n := min(len(runIDs), chunk)
+		args := make([]any, n)
+		for i, id := range runIDs[:n] {
+			args[i] = id
+		}
+		rows, err := q.query(ctx, `SELECT `+runStateColumns+` FROM runs WHERE id IN (`+placeholders(n)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("error listing run states: %w", err)
+		}
+		for rows.Next() {
+			st, err := runStateFromRow(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("error scanning run state: %w", err)
+			}
+			out = append(out, st)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		runIDs = runIDs[n:]
+	}
+	return out, nil
+}
+
+// placeholders is "?, ?, ..." n times.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func (q *queries) RunListLeaseExpired(ctx context.Context, before int64, limit int) ([]*store.Run, error) {
+	rows, err := q.query(ctx, `SELECT `+runViewColumns+` FROM runs
+		WHERE `+openRun+` AND lease_until < ? ORDER BY lease_until LIMIT ?`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("error listing runs past their lease: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Run
+	for rows.Next() {
+		r, err := runFromRow(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("error scanning run: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
 
 func (q *queries) RunStepInsert(ctx context.Context, p *store.RunStep) error {
 	outputs, err := json.Marshal(nonNil(p.Outputs))

@@ -177,18 +177,3 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 	}
 	return s, nil
 }
-
-// RequeueOrphanedJobs makes River jobs left 'running' available again. It is
-// only correct when no other process works this database, which holds for
-// the embedded SQLite shape: every running job at start belongs to a process
-// that died (SIGKILL, power loss), and waiting for River's stuck-job rescue
-// (an hour by default) would leave its run hanging. Run jobs resume after
-// their last recorded step, so running one again is safe.
-func (s *Store) RequeueOrphanedJobs(ctx context.Context) (int64, error) {
-	res, err := s.writer.ExecContext(ctx,
-		`UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec') WHERE state = 'running'`)
-	if err != nil {
-		return 0, fmt.Errorf("error requeueing orphaned jobs: %w", err)
-	}
-	return res.RowsAffected()
-}

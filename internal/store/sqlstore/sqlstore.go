@@ -52,6 +52,14 @@ func (s *Store) WriterDB() *sql.DB { return s.writer }
 // ReaderDB returns the pool for reads outside transactions.
 func (s *Store) ReaderDB() *sql.DB { return s.reader }
 
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.reader.PingContext(ctx); err != nil {
+		return fmt.Errorf("error reaching the database: %w", err)
+	}
+	return nil
+}
+
 // Dialect names the backend.
 func (s *Store) Dialect() string { return s.d.name() }
 
@@ -82,8 +90,12 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) (err error
 			_ = sqlTx.Rollback()
 		}
 	}()
-	if err = fn(&txQueries{queries: queries{ex: sqlTx, d: s.d}, tx: sqlTx}); err != nil {
+	failed := &txFailure{}
+	if err = fn(&txQueries{queries: queries{ex: sqlTx, d: s.d, failed: failed}, tx: sqlTx}); err != nil {
 		return err
+	}
+	if failed.err != nil {
+		return fmt.Errorf("error committing transaction: a statement in it failed: %w", failed.err)
 	}
 	committed = true
 	if err = sqlTx.Commit(); err != nil {
@@ -97,16 +109,34 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) (err error
 type queries struct {
 	ex executor
 	d  dialect
+	// failed records the first statement of a transaction that failed; nil
+	// outside transactions.
+	failed *txFailure
+}
+
+// txFailure holds a transaction's first failed statement. A transaction
+// with one never commits, whatever its function returns: PostgreSQL aborts
+// such a transaction by itself, and SQLite, which undoes only the failed
+// statement, is held to the same rule, so no caller can commit half of a
+// change by carrying on after an error.
+type txFailure struct{ err error }
+
+// noteErr records err as the transaction's failure.
+func (q *queries) noteErr(err error) error {
+	if err != nil && q.failed != nil && q.failed.err == nil {
+		q.failed.err = err
+	}
+	return err
 }
 
 func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	res, err := q.ex.ExecContext(q.d.statementContext(ctx), q.d.rebind(query), args...)
-	return res, q.d.interpretError(err)
+	return res, q.noteErr(q.d.interpretError(err))
 }
 
 func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	rows, err := q.ex.QueryContext(q.d.statementContext(ctx), q.d.rebind(query), args...)
-	return rows, q.d.interpretError(err)
+	return rows, q.noteErr(q.d.interpretError(err))
 }
 
 func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
@@ -118,7 +148,7 @@ func (q *queries) scanErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
-	return q.d.interpretError(err)
+	return q.noteErr(q.d.interpretError(err))
 }
 
 type txQueries struct {

@@ -76,8 +76,17 @@ func (q *queries) WebhookDeliveryList(ctx context.Context, p *store.WebhookDeliv
 		limit = 100
 	}
 	args = append(args, limit)
-	rows, err := q.query(ctx, `SELECT `+webhookDeliveryColumns+` FROM webhook_deliveries WHERE `+
+	return q.webhookDeliveries(ctx, `SELECT `+webhookDeliveryColumns+` FROM webhook_deliveries WHERE `+
 		strings.Join(where, ` AND `)+` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+}
+
+func (q *queries) WebhookDeliveryListOverdue(ctx context.Context, before int64, limit int) ([]*store.WebhookDelivery, error) {
+	return q.webhookDeliveries(ctx, `SELECT `+webhookDeliveryColumns+` FROM webhook_deliveries
+		WHERE state = 'pending' AND next_attempt_at < ? ORDER BY next_attempt_at LIMIT ?`, before, limit)
+}
+
+func (q *queries) webhookDeliveries(ctx context.Context, query string, args ...any) ([]*store.WebhookDelivery, error) {
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("error listing webhook deliveries: %w", err)
 	}

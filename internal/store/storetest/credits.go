@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"sync"
 	"testing"
 
@@ -35,9 +36,9 @@ func exerciseCredits(t *testing.T, setup setupFunc) {
 		p := b.fix.GrantParams(ws.ID, 100)
 		e, err := apply(b, p)
 		require.NoError(t, err)
-		require.Positive(t, e.ID)
+		require.Positive(t, e.Seq)
 		require.Equal(t, &store.LedgerEntry{
-			ID: e.ID, WorkspaceID: ws.ID, RunID: "", Kind: store.LedgerGrant, Amount: 100,
+			Seq: e.Seq, WorkspaceID: ws.ID, RunID: "", Kind: store.LedgerGrant, Amount: 100,
 			BalanceAfter: 100, Memo: p.Memo, CreatedAt: p.CreatedAt,
 		}, e)
 		require.Equal(t, int64(100), balance(t, b, ws.ID))
@@ -49,7 +50,7 @@ func exerciseCredits(t *testing.T, setup setupFunc) {
 		e2, err := apply(b, b.fix.GrantParams(ws.ID, 25))
 		require.NoError(t, err)
 		require.Equal(t, int64(125), e2.BalanceAfter)
-		require.Greater(t, e2.ID, e.ID)
+		require.Greater(t, e2.Seq, e.Seq)
 		require.Equal(t, int64(125), balance(t, b, ws.ID))
 	})
 
@@ -64,7 +65,7 @@ func exerciseCredits(t *testing.T, setup setupFunc) {
 		e, err := apply(b, p)
 		require.NoError(t, err)
 		require.Equal(t, &store.LedgerEntry{
-			ID: e.ID, WorkspaceID: ws.ID, RunID: run.ID, Kind: store.LedgerReserve, Amount: -30,
+			Seq: e.Seq, WorkspaceID: ws.ID, RunID: run.ID, Kind: store.LedgerReserve, Amount: -30,
 			BalanceAfter: 70, Memo: p.Memo, CreatedAt: p.CreatedAt,
 		}, e)
 		require.Equal(t, int64(70), balance(t, b, ws.ID))
@@ -145,10 +146,10 @@ func exerciseCredits(t *testing.T, setup setupFunc) {
 	})
 
 	// A caller that meets ErrAlreadyExists inside a transaction ("already
-	// reserved, carry on") and commits must not be left with a balance the
-	// ledger does not explain. Whether the commit then succeeds is up to the
-	// backend (PostgreSQL aborts the transaction); the invariant is not.
-	t.Run("RefusedEntryInTxLeavesNoBalanceChange", func(t *testing.T) {
+	// reserved, carry on") and returns nil still commits nothing: the
+	// failed statement gave the transaction up, on both backends, so the
+	// balance never moves without its ledger row.
+	t.Run("RefusedEntryInTxCommitsNothing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		ws := b.fix.Workspace()
@@ -157,15 +158,109 @@ func exerciseCredits(t *testing.T, setup setupFunc) {
 		_, err := apply(b, b.fix.ReserveParams(ws.ID, run.ID, 10))
 		require.NoError(t, err)
 
-		var dupErr error
-		_ = b.store.InTx(b.ctx, func(tx store.Tx) error {
+		var grantErr, dupErr error
+		err = b.store.InTx(b.ctx, func(tx store.Tx) error {
+			_, grantErr = tx.CreditsApply(b.ctx, b.fix.GrantParams(ws.ID, 5))
 			_, dupErr = tx.CreditsApply(b.ctx, b.fix.ReserveParams(ws.ID, run.ID, 10))
 			return nil
 		})
+		require.NoError(t, grantErr)
 		require.ErrorIs(t, dupErr, store.ErrAlreadyExists)
+		require.ErrorIs(t, err, store.ErrAlreadyExists, "the transaction did not commit")
 
-		requireLedgerExplainsBalance(t, b.ctx, b.store, ws.ID)
-		require.Equal(t, int64(90), balance(t, b, ws.ID))
+		require.Equal(t, int64(90), balance(t, b, ws.ID), "neither the grant nor the refused debit stands")
+		entries := requireLedgerExplainsBalance(t, b.ctx, b.store, ws.ID)
+		require.Len(t, entries, 2)
+		e, err := apply(b, b.fix.GrantParams(ws.ID, 1))
+		require.NoError(t, err)
+		require.Equal(t, int64(3), e.Seq, "the undone entries took no number")
+	})
+
+	// Ledger numbers count a workspace's own entries only: they say
+	// nothing about other workspaces' activity.
+	t.Run("SeqPerWorkspace", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		a, c := b.fix.Workspace(), b.fix.Workspace()
+		b.fix.Grant(a.ID, 50)
+		run := b.fix.Run(a.ID)
+
+		var got []int64
+		for _, p := range []*store.CreditsApplyParams{
+			b.fix.GrantParams(c.ID, 1),
+			b.fix.ReserveParams(a.ID, run.ID, 20),
+			b.fix.ReserveParams(a.ID, b.fix.ID("run"), 31), // refused: takes no number
+			b.fix.GrantParams(c.ID, 1),
+			{WorkspaceID: a.ID, RunID: run.ID, Kind: store.LedgerRefund, Amount: 20, CreatedAt: b.fix.Now()},
+			b.fix.GrantParams(c.ID, 1),
+		} {
+			e, err := apply(b, p)
+			if errors.Is(err, store.ErrInsufficientCredits) {
+				continue
+			}
+			require.NoError(t, err)
+			got = append(got, e.Seq)
+		}
+		require.Equal(t, []int64{1, 2, 2, 3, 3}, got)
+		require.Equal(t, []int64{1, 2, 3}, seqsOf(requireLedgerExplainsBalance(t, b.ctx, b.store, a.ID)))
+		require.Equal(t, []int64{1, 2, 3}, seqsOf(requireLedgerExplainsBalance(t, b.ctx, b.store, c.ID)))
+	})
+
+	t.Run("Page", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws, other := b.fix.Workspace(), b.fix.Workspace()
+		for i := range 7 {
+			b.fix.Grant(ws.ID, int64(i+1))
+			b.fix.Grant(other.ID, 100) // interleaved: never in ws's pages
+		}
+		run := b.fix.Run(ws.ID)
+		_, err := apply(b, b.fix.ReserveParams(ws.ID, run.ID, 3))
+		require.NoError(t, err)
+		all := requireLedgerExplainsBalance(t, b.ctx, b.store, ws.ID)
+		require.Len(t, all, 8)
+
+		page := func(t *testing.T, workspaceID string, afterSeq int64, limit int) []*store.LedgerEntry {
+			t.Helper()
+			got, err := b.store.LedgerPage(b.ctx, workspaceID, afterSeq, limit)
+			require.NoError(t, err)
+			return got
+		}
+		var paged []*store.LedgerEntry
+		var after int64
+		for range 5 {
+			p := page(t, ws.ID, after, 3)
+			require.LessOrEqual(t, len(p), 3)
+			if len(p) == 0 {
+				break
+			}
+			for _, e := range p {
+				require.Equal(t, ws.ID, e.WorkspaceID, "another workspace's entry in the page")
+			}
+			paged = append(paged, p...)
+			after = p[len(p)-1].Seq
+		}
+		require.Equal(t, all, paged, "pages of three cover the ledger in order")
+		require.Equal(t, all[5:], page(t, ws.ID, 5, 100))
+		require.Equal(t, all[:1], page(t, ws.ID, 0, 1))
+		require.Empty(t, page(t, ws.ID, 8, 100))
+		require.Equal(t, "reserve for "+run.ID, page(t, ws.ID, 7, 1)[0].Memo)
+		require.Empty(t, page(t, b.fix.ID("ws"), 0, 100))
+
+		var (
+			inTx  []*store.LedgerEntry
+			txErr error
+		)
+		b.fix.inTx(func(tx store.Tx) error {
+			if _, err := tx.CreditsApply(b.ctx, b.fix.GrantParams(ws.ID, 1)); err != nil {
+				return err
+			}
+			inTx, txErr = tx.LedgerPage(b.ctx, ws.ID, 8, 100)
+			return nil
+		})
+		require.NoError(t, txErr)
+		require.Len(t, inTx, 1, "a transaction pages its own entries")
+		require.Equal(t, int64(9), inTx[0].Seq)
 	})
 
 	t.Run("LedgerSumsToBalance", func(t *testing.T) {
@@ -244,6 +339,55 @@ func exerciseCredits(t *testing.T, setup setupFunc) {
 		}
 		require.Equal(t, 10, ok, "exactly ten reservations of 10 fit in 100")
 		require.Equal(t, int64(0), balance(t, b, ws.ID))
-		require.Len(t, requireLedgerExplainsBalance(t, b.ctx, b.store, ws.ID), 11)
+		require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, seqsOf(requireLedgerExplainsBalance(t, b.ctx, b.store, ws.ID)),
+			"concurrent entries are numbered without gaps, in the order their balances chained")
 	})
+
+	// Grants to two workspaces at once: each counts its own, with no gaps,
+	// and the numbers follow the order in which the balance moved.
+	t.Run("ConcurrentSeq", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		a, c := b.fix.Workspace(), b.fix.Workspace()
+		const perWorkspace = 15
+
+		var wg sync.WaitGroup
+		errs := make([]error, 2*perWorkspace)
+		for i := range errs {
+			wsID := a.ID
+			if i%2 == 1 {
+				wsID = c.ID
+			}
+			p := b.fix.GrantParams(wsID, int64(i+1))
+			inTx := b.store.InTx
+			if i%4 < 2 {
+				inTx = b.store.InTxGrouped
+			}
+			wg.Go(func() {
+				errs[i] = inTx(b.ctx, func(tx store.Tx) error {
+					_, err := tx.CreditsApply(b.ctx, p)
+					return err
+				})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "grant %d", i)
+		}
+		want := make([]int64, perWorkspace)
+		for i := range want {
+			want[i] = int64(i + 1)
+		}
+		require.Equal(t, want, seqsOf(requireLedgerExplainsBalance(t, b.ctx, b.store, a.ID)))
+		require.Equal(t, want, seqsOf(requireLedgerExplainsBalance(t, b.ctx, b.store, c.ID)))
+	})
+}
+
+// seqsOf lists the entries' numbers in order.
+func seqsOf(entries []*store.LedgerEntry) []int64 {
+	out := make([]int64, len(entries))
+	for i, e := range entries {
+		out[i] = e.Seq
+	}
+	return out
 }

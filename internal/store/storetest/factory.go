@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,11 +25,13 @@ type factory struct {
 	ctx   context.Context
 	store store.Store
 	clock atomic.Int64
+	jobs  atomic.Int64
 }
 
 func newFactory(t *testing.T, ctx context.Context, s store.Store) *factory {
 	f := &factory{t: t, ctx: ctx, store: s}
 	f.clock.Store(baseTime)
+	f.jobs.Store(1000)
 	return f
 }
 
@@ -39,6 +42,12 @@ func (f *factory) ID(prefix string) string {
 
 // Now returns a fresh time, one millisecond after the previous one.
 func (f *factory) Now() int64 { return f.clock.Add(1) }
+
+// JobID returns a River job id no other fixture of the test has.
+func (f *factory) JobID() int64 { return f.jobs.Add(1) }
+
+// leaseTerm is how long the factory's leases last past their start.
+const leaseTerm int64 = 60_000
 
 // inTx runs fn in a transaction that must commit.
 func (f *factory) inTx(fn func(tx store.Tx) error) {
@@ -100,9 +109,11 @@ func (f *factory) APIKeyParams(workspaceID string) *store.APIKeyInsertParams {
 	}
 }
 
-func (f *factory) RunParams(workspaceID string) *store.RunInsertParams {
+// RunParams is a pending run of a fresh job; mutate, if given, edits it.
+func (f *factory) RunParams(workspaceID string, mutate ...func(p *store.RunInsertParams)) *store.RunInsertParams {
 	id := f.ID("run")
-	return &store.RunInsertParams{
+	now := f.Now()
+	p := &store.RunInsertParams{
 		ID:               id,
 		WorkspaceID:      workspaceID,
 		TechniqueID:      "tech_upscale",
@@ -116,17 +127,20 @@ func (f *factory) RunParams(workspaceID string) *store.RunInsertParams {
 		CallbackURL: "https://example.com/hook",
 		Fingerprint: "fp_" + id,
 		Credits:     12,
-		CreatedAt:   f.Now(),
+		CreatedAt:   now,
+		JobID:       f.JobID(),
+		LeaseUntil:  now + leaseTerm,
 	}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
 }
 
 // Run inserts a pending run; mutate, if given, edits the params first.
 func (f *factory) Run(workspaceID string, mutate ...func(p *store.RunInsertParams)) *store.Run {
 	f.t.Helper()
-	p := f.RunParams(workspaceID)
-	for _, m := range mutate {
-		m(p)
-	}
+	p := f.RunParams(workspaceID, mutate...)
 	var r *store.Run
 	f.inTx(func(tx store.Tx) (err error) {
 		r, err = tx.RunInsert(f.ctx, p)
@@ -135,21 +149,57 @@ func (f *factory) Run(workspaceID string, mutate ...func(p *store.RunInsertParam
 	return r
 }
 
-// RunStart moves a run to running.
-func (f *factory) RunStart(runID string) *store.Run {
-	f.t.Helper()
-	var r *store.Run
-	f.inTx(func(tx store.Tx) (err error) {
-		r, err = tx.RunStart(f.ctx, runID, f.Now())
-		return err
-	})
-	return r
+// RunStartParams starts r on behalf of the job that owns it.
+func (f *factory) RunStartParams(r *store.Run) *store.RunStartParams {
+	at := f.Now()
+	return &store.RunStartParams{RunID: r.ID, JobID: r.JobID, At: at, LeaseUntil: at + leaseTerm}
 }
 
-// RunSetProgress sets a run's progress in its own transaction.
-func (f *factory) RunSetProgress(runID string, progress int) {
+// RunStart moves a pending run to running through its owner and requires
+// that it changed.
+func (f *factory) RunStart(r *store.Run) *store.Run {
 	f.t.Helper()
-	f.inTx(func(tx store.Tx) error { return tx.RunSetProgress(f.ctx, runID, progress) })
+	var (
+		started *store.Run
+		changed bool
+	)
+	f.inTx(func(tx store.Tx) (err error) {
+		started, changed, err = tx.RunStart(f.ctx, f.RunStartParams(r))
+		return err
+	})
+	require.True(f.t, changed, "run %s was not pending", r.ID)
+	return started
+}
+
+// RunSetProgress sets a run's progress in its own transaction and says
+// whether it changed.
+func (f *factory) RunSetProgress(runID string, progress int) bool {
+	f.t.Helper()
+	var changed bool
+	f.inTx(func(tx store.Tx) (err error) {
+		changed, err = tx.RunSetProgress(f.ctx, runID, progress)
+		return err
+	})
+	return changed
+}
+
+// Event appends a non-final event to a run in its own transaction.
+func (f *factory) Event(runID, typ string) *store.RunEvent {
+	f.t.Helper()
+	var e *store.RunEvent
+	f.inTx(func(tx store.Tx) (err error) {
+		e, err = tx.RunEventInsert(f.ctx, f.EventParams(runID, typ))
+		return err
+	})
+	return e
+}
+
+// EventParams is a non-final event of the run with some JSON data.
+func (f *factory) EventParams(runID, typ string) *store.RunEventInsertParams {
+	at := f.Now()
+	return &store.RunEventInsertParams{
+		RunID: runID, Type: typ, Data: []byte(fmt.Sprintf(`{"run_id":%q,"at":%d,"s":"ü"}`, runID, at)), CreatedAt: at,
+	}
 }
 
 // RunFinish ends a run and requires success.

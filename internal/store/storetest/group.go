@@ -109,4 +109,104 @@ func exerciseInTxGrouped(t *testing.T, setup setupFunc) {
 		_, err := b.store.RunGetByIdempotencyKey(b.ctx, ws.ID, key)
 		require.NoError(t, err)
 	})
+
+	// A caller whose statement failed commits nothing, even if it returns
+	// nil, and takes nobody else's work down: on SQLite its savepoint is
+	// undone and the shared commit goes on.
+	t.Run("FailedStatementUndoesOnlyItsCaller", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws := b.fix.Workspace()
+		b.fix.Grant(ws.ID, 1000)
+		reserved := b.fix.Run(ws.ID)
+		b.fix.inTx(func(tx store.Tx) error {
+			_, err := tx.CreditsApply(b.ctx, b.fix.ReserveParams(ws.ID, reserved.ID, 10))
+			return err
+		})
+		const n = 48
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		dupErrs := make([]error, n)
+		runIDs := make([]string, n)
+		for i := range n {
+			p := b.fix.RunParams(ws.ID)
+			runIDs[i] = p.ID
+			reserve := b.fix.ReserveParams(ws.ID, p.ID, 10)
+			dup := b.fix.ReserveParams(ws.ID, reserved.ID, 10)
+			wg.Go(func() {
+				errs[i] = b.store.InTxGrouped(b.ctx, func(tx store.Tx) error {
+					if _, err := tx.RunInsert(b.ctx, p); err != nil {
+						return err
+					}
+					if _, err := tx.CreditsApply(b.ctx, reserve); err != nil {
+						return err
+					}
+					if i%3 == 1 {
+						// Already reserved: carry on, wrongly.
+						_, dupErrs[i] = tx.CreditsApply(b.ctx, dup)
+					}
+					return nil
+				})
+			})
+		}
+		wg.Wait()
+		kept := 0
+		for i := range n {
+			_, err := b.store.RunGetByID(b.ctx, runIDs[i])
+			if i%3 == 1 {
+				require.ErrorIs(t, dupErrs[i], store.ErrAlreadyExists, "caller %d", i)
+				require.ErrorIs(t, errs[i], store.ErrAlreadyExists, "caller %d learns its work was not committed", i)
+				require.ErrorIs(t, err, store.ErrNotFound, "caller %d's writes were undone", i)
+				continue
+			}
+			require.NoError(t, errs[i], "caller %d", i)
+			require.NoError(t, err, "caller %d's run was committed", i)
+			kept++
+		}
+		w, err := b.store.WorkspaceGet(b.ctx, ws.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(1000-10-10*kept), w.Balance)
+		entries := requireLedgerExplainsBalance(t, b.ctx, b.store, ws.ID)
+		require.Len(t, entries, 2+kept)
+		for i, e := range entries {
+			require.Equal(t, int64(i+1), e.Seq, "an undone entry left a gap in the numbers")
+		}
+	})
+
+	t.Run("LoneFailedStatement", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws := b.fix.Workspace()
+		b.fix.Grant(ws.ID, 100)
+		r := b.fix.Run(ws.ID)
+		b.fix.inTx(func(tx store.Tx) error {
+			return tx.RunStepInsert(b.ctx, &store.RunStep{RunID: r.ID, StepID: "s1", FinishedAt: b.fix.Now()})
+		})
+
+		setting := b.fix.ID("setting")
+		var dupErr error
+		err := b.store.InTxGrouped(b.ctx, func(tx store.Tx) error {
+			if _, err := tx.SettingInsertIfAbsent(b.ctx, setting, "v"); err != nil {
+				return err
+			}
+			dupErr = tx.RunStepInsert(b.ctx, &store.RunStep{RunID: r.ID, StepID: "s1", FinishedAt: b.fix.Now()})
+			return nil
+		})
+		require.ErrorIs(t, dupErr, store.ErrAlreadyExists)
+		require.ErrorIs(t, err, store.ErrAlreadyExists)
+		_, err = b.store.SettingGet(b.ctx, setting)
+		require.ErrorIs(t, err, store.ErrNotFound, "nothing of the transaction was committed")
+
+		// Refusals are answers: they do not spoil a grouped transaction.
+		var overdraw error
+		require.NoError(t, b.store.InTxGrouped(b.ctx, func(tx store.Tx) error {
+			_, overdraw = tx.CreditsApply(b.ctx, b.fix.ReserveParams(ws.ID, r.ID, 101))
+			_, err := tx.SettingInsertIfAbsent(b.ctx, setting, "v")
+			return err
+		}))
+		require.ErrorIs(t, overdraw, store.ErrInsufficientCredits)
+		v, err := b.store.SettingGet(b.ctx, setting)
+		require.NoError(t, err)
+		require.Equal(t, "v", v)
+	})
 }

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"cmp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,13 +31,16 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		})
 		return r, err
 	}
-	start := func(b *testBundle, runID string, at int64) (*store.Run, error) {
-		var r *store.Run
+	start := func(b *testBundle, p *store.RunStartParams) (*store.Run, bool, error) {
+		var (
+			r       *store.Run
+			changed bool
+		)
 		err := b.store.InTx(b.ctx, func(tx store.Tx) (err error) {
-			r, err = tx.RunStart(b.ctx, runID, at)
+			r, changed, err = tx.RunStart(b.ctx, p)
 			return err
 		})
-		return r, err
+		return r, changed, err
 	}
 	finish := func(b *testBundle, p *store.RunFinishParams) (*store.Run, error) {
 		var r *store.Run
@@ -82,6 +88,9 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		require.Nil(t, r.StartedAt)
 		require.Nil(t, r.CompletedAt)
 		require.False(t, r.Finished())
+		require.Equal(t, p.JobID, r.JobID, "the job inserted with the run owns it")
+		require.Equal(t, ptr(p.LeaseUntil), r.LeaseUntil)
+		require.Zero(t, r.EventSeq, "RunInsert writes no event")
 
 		got, err := b.store.RunGet(b.ctx, ws.ID, r.ID)
 		require.NoError(t, err)
@@ -193,25 +202,47 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		ws := b.fix.Workspace()
 		r := b.fix.Run(ws.ID)
 
-		at := b.fix.Now()
-		started, err := start(b, r.ID, at)
+		// Another job may not start it.
+		stranger := b.fix.RunStartParams(r)
+		stranger.JobID = b.fix.JobID()
+		_, changed, err := start(b, stranger)
+		require.ErrorIs(t, err, store.ErrNotOwner)
+		require.False(t, changed)
+		require.Equal(t, r, getByID(t, b, r.ID), "a refused start changes nothing")
+
+		p := b.fix.RunStartParams(r)
+		started, changed, err := start(b, p)
 		require.NoError(t, err)
+		require.True(t, changed)
 		require.Equal(t, store.RunRunning, started.Status)
-		require.NotNil(t, started.StartedAt)
-		require.Equal(t, at, *started.StartedAt)
+		require.Equal(t, ptr(p.At), started.StartedAt)
+		require.Equal(t, ptr(p.LeaseUntil), started.LeaseUntil, "starting renews the lease")
+		require.Equal(t, r.JobID, started.JobID)
+		require.Equal(t, r.Inputs, started.Inputs)
 		require.Equal(t, started, getByID(t, b, r.ID))
 
-		again, err := start(b, r.ID, b.fix.Now())
-		require.NoError(t, err, "starting a running run is not an error")
-		require.Equal(t, started, again, "a running run is returned unchanged")
-		require.Equal(t, started, getByID(t, b, r.ID))
+		// The owner's retry resumes: the lease is renewed, nothing else.
+		retry := b.fix.RunStartParams(r)
+		again, changed, err := start(b, retry)
+		require.NoError(t, err, "the owner starting its running run again is not an error")
+		require.False(t, changed)
+		want := *started
+		want.LeaseUntil = ptr(retry.LeaseUntil)
+		require.Equal(t, &want, again, "a running run keeps its start time and gets the new lease")
+		require.Equal(t, &want, getByID(t, b, r.ID))
+
+		stranger = b.fix.RunStartParams(r)
+		stranger.JobID = b.fix.JobID()
+		_, _, err = start(b, stranger)
+		require.ErrorIs(t, err, store.ErrNotOwner, "nor may another job take a running run")
+		require.Equal(t, &want, getByID(t, b, r.ID))
 
 		finished := b.fix.RunFinish(&store.RunFinishParams{RunID: r.ID, Status: store.RunCompleted, At: b.fix.Now()})
-		_, err = start(b, r.ID, b.fix.Now())
+		_, _, err = start(b, b.fix.RunStartParams(r))
 		require.ErrorIs(t, err, store.ErrRunFinished)
 		require.Equal(t, finished, getByID(t, b, r.ID))
 
-		_, err = start(b, b.fix.ID("run"), b.fix.Now())
+		_, _, err = start(b, &store.RunStartParams{RunID: b.fix.ID("run"), JobID: r.JobID, At: b.fix.Now(), LeaseUntil: b.fix.Now()})
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 
@@ -220,25 +251,30 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		b := setup(t)
 		ws := b.fix.Workspace()
 		r := b.fix.Run(ws.ID)
-		b.fix.RunStart(r.ID)
+		require.True(t, b.fix.RunSetProgress(r.ID, 10), "a pending run takes progress")
+		b.fix.RunStart(r)
 
-		b.fix.RunSetProgress(r.ID, 50)
+		require.True(t, b.fix.RunSetProgress(r.ID, 50))
 		require.Equal(t, 50, getByID(t, b, r.ID).Progress)
-		b.fix.RunSetProgress(r.ID, 30)
+		require.False(t, b.fix.RunSetProgress(r.ID, 30))
 		require.Equal(t, 50, getByID(t, b, r.ID).Progress, "progress never goes down")
-		b.fix.RunSetProgress(r.ID, 70)
+		require.False(t, b.fix.RunSetProgress(r.ID, 50), "the same progress is no change")
+		require.True(t, b.fix.RunSetProgress(r.ID, 70))
 		require.Equal(t, 70, getByID(t, b, r.ID).Progress)
+		require.False(t, b.fix.RunSetProgress(b.fix.ID("run"), 80), "an unknown run changes nothing")
 
 		failed := b.fix.RunFinish(&store.RunFinishParams{
 			RunID: r.ID, Status: store.RunFailed, ErrorCode: "boom", ErrorMessage: "it broke", At: b.fix.Now(),
 		})
-		b.fix.RunSetProgress(r.ID, 90)
+		require.False(t, b.fix.RunSetProgress(r.ID, 90))
 		require.Equal(t, failed, getByID(t, b, r.ID), "a finished run is not touched")
 
 		done := b.fix.Run(ws.ID)
-		completed := b.fix.RunFinish(&store.RunFinishParams{RunID: done.ID, Status: store.RunCompleted, At: b.fix.Now()})
+		at := b.fix.Now()
+		completed := b.fix.RunFinish(&store.RunFinishParams{RunID: done.ID, Status: store.RunCompleted, At: at})
 		require.Equal(t, 100, completed.Progress)
-		b.fix.RunSetProgress(done.ID, 99)
+		require.Equal(t, ptr(at), completed.StartedAt, "a run finished while pending starts when it ends")
+		require.False(t, b.fix.RunSetProgress(done.ID, 99))
 		require.Equal(t, completed, getByID(t, b, done.ID))
 	})
 
@@ -247,7 +283,7 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		b := setup(t)
 		ws := b.fix.Workspace()
 		r := b.fix.Run(ws.ID)
-		started := b.fix.RunStart(r.ID)
+		started := b.fix.RunStart(r)
 		b.fix.RunSetProgress(r.ID, 40)
 
 		outputs := []store.RunOutput{
@@ -256,7 +292,7 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		}
 		at := b.fix.Now()
 		done, err := finish(b, &store.RunFinishParams{
-			RunID: r.ID, Status: store.RunCompleted, Outputs: outputs, ChargedCredits: ptr(7), At: at,
+			RunID: r.ID, JobID: r.JobID, Status: store.RunCompleted, Outputs: outputs, ChargedCredits: ptr(7), At: at,
 		})
 		require.NoError(t, err)
 		require.Equal(t, store.RunCompleted, done.Status)
@@ -269,6 +305,8 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		require.Empty(t, done.ErrorCode)
 		require.Empty(t, done.ErrorMessage)
 		require.Equal(t, r.Inputs, done.Inputs)
+		require.Nil(t, done.LeaseUntil, "an ended run has no lease")
+		require.Equal(t, r.JobID, done.JobID)
 		require.Equal(t, done, getByID(t, b, r.ID))
 	})
 
@@ -277,7 +315,7 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		b := setup(t)
 		ws := b.fix.Workspace()
 		r := b.fix.Run(ws.ID)
-		b.fix.RunStart(r.ID)
+		b.fix.RunStart(r)
 		b.fix.RunSetProgress(r.ID, 40)
 
 		at := b.fix.Now()
@@ -293,7 +331,48 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		require.Nil(t, failed.ChargedCredits)
 		require.Empty(t, failed.Outputs)
 		require.Equal(t, ptr(at), failed.CompletedAt)
+		require.Nil(t, failed.LeaseUntil)
 		require.Equal(t, failed, getByID(t, b, r.ID))
+
+		_, err = finish(b, &store.RunFinishParams{RunID: r.ID, Status: "cancelled", At: b.fix.Now()})
+		require.Error(t, err, "only completed and failed are final statuses")
+		open := b.fix.Run(ws.ID)
+		_, err = finish(b, &store.RunFinishParams{RunID: open.ID, Status: store.RunRunning, At: b.fix.Now()})
+		require.Error(t, err)
+		require.Equal(t, open, getByID(t, b, open.ID))
+	})
+
+	// A job may end only a run it owns; an end decided elsewhere (a cancel,
+	// the reconciler) passes no job.
+	t.Run("FinishOwner", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws := b.fix.Workspace()
+
+		r := b.fix.Run(ws.ID)
+		started := b.fix.RunStart(r)
+		_, err := finish(b, &store.RunFinishParams{RunID: r.ID, JobID: b.fix.JobID(), Status: store.RunCompleted, At: b.fix.Now()})
+		require.ErrorIs(t, err, store.ErrNotOwner)
+		require.Equal(t, started, getByID(t, b, r.ID), "a refused finish changes nothing")
+		done, err := finish(b, &store.RunFinishParams{RunID: r.ID, JobID: r.JobID, Status: store.RunCompleted, At: b.fix.Now()})
+		require.NoError(t, err)
+		require.Equal(t, store.RunCompleted, done.Status)
+		_, err = finish(b, &store.RunFinishParams{RunID: r.ID, JobID: r.JobID, Status: store.RunFailed, At: b.fix.Now()})
+		require.ErrorIs(t, err, store.ErrRunFinished, "the owner cannot end it twice")
+		_, err = finish(b, &store.RunFinishParams{RunID: r.ID, JobID: b.fix.JobID(), Status: store.RunFailed, At: b.fix.Now()})
+		require.ErrorIs(t, err, store.ErrRunFinished, "an ended run says so to anyone")
+
+		pending := b.fix.Run(ws.ID)
+		_, err = finish(b, &store.RunFinishParams{RunID: pending.ID, JobID: b.fix.JobID(), Status: store.RunFailed, At: b.fix.Now()})
+		require.ErrorIs(t, err, store.ErrNotOwner)
+		cancelled, err := finish(b, &store.RunFinishParams{RunID: pending.ID, Status: store.RunFailed,
+			ErrorCode: "cancelled", ErrorMessage: "cancelled by the workspace", At: b.fix.Now()})
+		require.NoError(t, err, "no job: whoever owns it")
+		require.Equal(t, store.RunFailed, cancelled.Status)
+		require.Equal(t, pending.JobID, cancelled.JobID, "the owner is kept")
+
+		_, err = finish(b, &store.RunFinishParams{RunID: b.fix.ID("run"), JobID: r.JobID, Status: store.RunFailed, At: b.fix.Now()})
+		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 
 	t.Run("FinishFinished", func(t *testing.T) {
@@ -301,7 +380,7 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 		b := setup(t)
 		ws := b.fix.Workspace()
 		r := b.fix.Run(ws.ID)
-		b.fix.RunStart(r.ID)
+		b.fix.RunStart(r)
 		done := b.fix.RunFinish(&store.RunFinishParams{
 			RunID: r.ID, Status: store.RunCompleted, ChargedCredits: ptr(3),
 			Outputs: []store.RunOutput{{ID: "o", Type: "text", Text: "first"}}, At: b.fix.Now(),
@@ -319,6 +398,97 @@ func exerciseRun(t *testing.T, setup setupFunc) {
 
 		_, err := finish(b, &store.RunFinishParams{RunID: b.fix.ID("run"), Status: store.RunFailed, At: b.fix.Now()})
 		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("List", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws, other := b.fix.Workspace(), b.fix.Workspace()
+
+		// Six runs of two techniques; three share a created_at so that the
+		// id breaks the tie.
+		var (
+			tie  int64
+			runs []*store.Run
+		)
+		for i := range 6 {
+			runs = append(runs, b.fix.Run(ws.ID, func(p *store.RunInsertParams) {
+				if i%2 == 1 {
+					p.TechniqueID, p.TechniqueSlug = "tech_caption", "caption"
+				}
+				switch i {
+				case 2:
+					tie = p.CreatedAt
+				case 3, 4:
+					p.CreatedAt = tie
+				}
+			}))
+		}
+		b.fix.Run(other.ID)
+		b.fix.RunStart(runs[0])
+		b.fix.RunFinish(&store.RunFinishParams{RunID: runs[1].ID, Status: store.RunCompleted, At: b.fix.Now()})
+		b.fix.RunFinish(&store.RunFinishParams{RunID: runs[2].ID, Status: store.RunFailed, At: b.fix.Now()})
+
+		// want is the API's view of the runs, newest first by (created_at,
+		// id), computed independently of the store.
+		want := func(t *testing.T, keep func(r *store.Run) bool) []*store.Run {
+			t.Helper()
+			var out []*store.Run
+			for _, r := range runs {
+				cur := apiView(getByID(t, b, r.ID))
+				if keep(cur) {
+					out = append(out, cur)
+				}
+			}
+			slices.SortFunc(out, func(a, c *store.Run) int {
+				if n := cmp.Compare(c.CreatedAt, a.CreatedAt); n != 0 {
+					return n
+				}
+				return strings.Compare(c.ID, a.ID)
+			})
+			return out
+		}
+		all := func(*store.Run) bool { return true }
+		listRuns := func(t *testing.T, p *store.RunListParams) []*store.Run {
+			t.Helper()
+			got, err := b.store.RunList(b.ctx, p)
+			require.NoError(t, err)
+			return got
+		}
+
+		require.Equal(t, want(t, all), listRuns(t, &store.RunListParams{WorkspaceID: ws.ID, Limit: 10}),
+			"newest first, this workspace only, without inputs")
+		require.Len(t, listRuns(t, &store.RunListParams{WorkspaceID: ws.ID, Limit: 4}), 4)
+
+		var paged []*store.Run
+		p := &store.RunListParams{WorkspaceID: ws.ID, Limit: 2}
+		for range 5 {
+			page := listRuns(t, p)
+			if len(page) == 0 {
+				break
+			}
+			paged = append(paged, page...)
+			last := page[len(page)-1]
+			p.AfterCreatedAt, p.AfterID = last.CreatedAt, last.ID
+		}
+		require.Equal(t, want(t, all), paged, "pages follow the keyset cursor through the tie")
+
+		require.Equal(t, want(t, func(r *store.Run) bool { return r.TechniqueID == "tech_caption" }),
+			listRuns(t, &store.RunListParams{WorkspaceID: ws.ID, TechniqueID: "tech_caption", Limit: 10}))
+		require.Equal(t, want(t, func(r *store.Run) bool { return r.Status == store.RunPending }),
+			listRuns(t, &store.RunListParams{WorkspaceID: ws.ID, Status: store.RunPending, Limit: 10}))
+		require.Equal(t, want(t, func(r *store.Run) bool { return r.Status == store.RunFailed }),
+			listRuns(t, &store.RunListParams{WorkspaceID: ws.ID, Status: store.RunFailed, TechniqueID: "tech_upscale", Limit: 10}))
+		require.Empty(t, listRuns(t, &store.RunListParams{WorkspaceID: ws.ID, Status: store.RunFailed, TechniqueID: "tech_caption", Limit: 10}))
+
+		after, before := runs[1].CreatedAt, runs[5].CreatedAt
+		require.Equal(t, want(t, func(r *store.Run) bool { return r.CreatedAt > after && r.CreatedAt < before }),
+			listRuns(t, &store.RunListParams{WorkspaceID: ws.ID, CreatedAfter: &after, CreatedBefore: &before, Limit: 10}),
+			"both bounds are exclusive")
+		require.Len(t, want(t, func(r *store.Run) bool { return r.CreatedAt > after && r.CreatedAt < before }), 3)
+
+		require.Len(t, listRuns(t, &store.RunListParams{WorkspaceID: other.ID, Limit: 10}), 1)
+		require.Empty(t, listRuns(t, &store.RunListParams{WorkspaceID: b.fix.ID("ws"), Limit: 10}))
 	})
 }
 

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite for store.Store. Every backend
 // runs the same tests through Exercise, so SQLite and PostgreSQL are held to
 // one contract: the sentinel errors, the transaction semantics, the credit
-// ledger invariant and the run state machine.
+// ledger invariant, the run state machine and its ownership, and the order
+// in which a run's events commit.
 //
 // The package is imported only from _test.go files.
 package storetest
@@ -36,9 +37,13 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("InTx", func(t *testing.T) { t.Parallel(); exerciseInTx(t, setup) })
 	t.Run("InTxGrouped", func(t *testing.T) { t.Parallel(); exerciseInTxGrouped(t, setup) })
 	t.Run("Run", func(t *testing.T) { t.Parallel(); exerciseRun(t, setup) })
+	t.Run("RunOwner", func(t *testing.T) { t.Parallel(); exerciseRunOwner(t, setup) })
+	t.Run("RunEvent", func(t *testing.T) { t.Parallel(); exerciseRunEvent(t, setup) })
 	t.Run("RunStep", func(t *testing.T) { t.Parallel(); exerciseRunStep(t, setup) })
 	t.Run("Setting", func(t *testing.T) { t.Parallel(); exerciseSetting(t, setup) })
+	t.Run("Technique", func(t *testing.T) { t.Parallel(); exerciseTechnique(t, setup) })
 	t.Run("Webhook", func(t *testing.T) { t.Parallel(); exerciseWebhook(t, setup) })
+	t.Run("Store", func(t *testing.T) { t.Parallel(); exerciseStore(t, setup) })
 }
 
 // testBundle is what one subtest works with: a fresh store, the test's

@@ -308,6 +308,61 @@ func exerciseWebhook(t *testing.T, setup setupFunc) {
 		require.Empty(t, got, "another workspace never sees these runs' deliveries")
 	})
 
+	t.Run("ListOverdue", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws := b.fix.Workspace()
+
+		// Due times long before the factory's clock, so that no other
+		// delivery (ours or anyone's on a shared database) is more overdue.
+		ptr := func(v int64) *int64 { return &v }
+		deliveryDue := func(state string, next *int64) *store.WebhookDelivery {
+			d := mustInsert(t, b, deliveryParams(b, b.fix.Run(ws.ID)))
+			var completed *int64
+			if state != store.WebhookPending {
+				completed = ptr(b.fix.Now())
+			}
+			d, err := update(b, &store.WebhookDeliveryUpdateParams{ID: d.ID, State: state, JobID: d.JobID, NextAttemptAt: next, CompletedAt: completed})
+			require.NoError(t, err)
+			return d
+		}
+		due30 := deliveryDue(store.WebhookPending, ptr(30))
+		due10 := deliveryDue(store.WebhookPending, ptr(10))
+		due40 := deliveryDue(store.WebhookPending, ptr(40))
+		deliveryDue(store.WebhookSucceeded, ptr(5)) // not pending: never overdue
+		deliveryDue(store.WebhookFailed, ptr(6))
+		deliveryDue(store.WebhookSucceeded, nil)
+
+		overdue := func(t *testing.T, before int64, limit int) []string {
+			t.Helper()
+			list, err := b.store.WebhookDeliveryListOverdue(b.ctx, before, limit)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(list), limit)
+			var ids []string
+			for _, d := range list {
+				require.Equal(t, store.WebhookPending, d.State)
+				require.Less(t, *d.NextAttemptAt, before)
+				ids = append(ids, d.ID)
+			}
+			return ids
+		}
+		require.Equal(t, []string{due10.ID, due30.ID}, overdue(t, 40, 100), "pending and due before 40, most overdue first")
+		require.Equal(t, []string{due10.ID}, overdue(t, 40, 1))
+		require.Equal(t, []string{due10.ID, due30.ID, due40.ID}, overdue(t, 41, 100))
+		require.Empty(t, overdue(t, 10, 100), "due at `before` is not overdue before it")
+
+		list, err := b.store.WebhookDeliveryListOverdue(b.ctx, 11, 1)
+		require.NoError(t, err)
+		require.Equal(t, []*store.WebhookDelivery{due10}, list, "the whole delivery, for the reconciler")
+
+		// Once it succeeds, or is retried later, it is no longer overdue.
+		_, err = update(b, &store.WebhookDeliveryUpdateParams{ID: due10.ID, State: store.WebhookSucceeded, JobID: due10.JobID, CompletedAt: ptr(b.fix.Now())})
+		require.NoError(t, err)
+		_, err = update(b, &store.WebhookDeliveryUpdateParams{ID: due30.ID, State: store.WebhookPending, JobID: due30.JobID, NextAttemptAt: ptr(b.fix.Now())})
+		require.NoError(t, err)
+		require.Equal(t, []string{due40.ID}, overdue(t, 41, 100))
+	})
+
 	t.Run("Secrets", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

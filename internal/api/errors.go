@@ -58,8 +58,18 @@ func errValidation(v *validation.Error) *Error {
 	} else if len(v.Fields) > 1 {
 		msg = v.Fields[0].Name + ": " + v.Fields[0].Message + " (and other problems, see fields)"
 	}
-	return &Error{Status: http.StatusBadRequest, Code: "input_validation_error", Message: msg, Fields: v.Fields}
+	fields := v.Fields
+	if v.Omitted > 0 {
+		// The answer stays small whatever the body: the first problems,
+		// then one entry saying how many more there were.
+		fields = append(fields[:len(fields):len(fields)], validation.Field{Name: moreFieldsName,
+			Message: "and " + itoa(v.Omitted) + " more problems not listed; fix the ones above and send again"})
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "input_validation_error", Message: msg, Fields: fields}
 }
+
+// moreFieldsName names the summary entry that ends a capped fields list.
+const moreFieldsName = "(more)"
 
 func errNotFound(msg string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: msg}
@@ -72,6 +82,21 @@ func errMethodNotAllowed() *Error {
 func errPayloadTooLarge(limit int64) *Error {
 	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large",
 		Message: "The request body is larger than " + humanBytes(limit) + "."}
+}
+
+// errRequestTimeout is a body still arriving when the server's read
+// timeout passed (a client sending a byte now and then to hold a
+// connection). The JSON is not at fault, so it is not invalid_json.
+func errRequestTimeout(cause error) *Error {
+	return &Error{Status: http.StatusRequestTimeout, Code: "request_timeout",
+		Message: "The request body did not arrive in time; send it again, all at once.", cause: cause}
+}
+
+// errBodyUnreadable is a body cut off or badly framed (a broken chunked
+// encoding, a connection closed half way).
+func errBodyUnreadable(cause error) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "body_unreadable",
+		Message: "The request body could not be read to its end; send it again.", cause: cause}
 }
 
 func errInsufficientCredits(e *store.InsufficientCreditsError) *Error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -14,12 +15,18 @@ func (s *Server) routes() chi.Router {
 		return errNotFound("No route matches " + r.Method + " " + r.URL.Path + ".")
 	}))
 	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		allowed := s.allowedMethods(r)
+		if len(allowed) == 0 {
+			// A method chi does not know, on a path we do not serve.
+			return errNotFound("No route matches " + r.Method + " " + r.URL.Path + ".")
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		return errMethodNotAllowed()
 	}))
 
-	r.Get("/healthz", s.handle(s.healthz))
-	r.Get("/readyz", s.handle(s.readyz))
-	r.Get("/files/*", s.handle(s.fileGet))
+	get(r, "/healthz", s.handle(s.healthz))
+	get(r, "/readyz", s.handle(s.readyz))
+	get(r, "/files/*", s.handle(s.fileGet))
 
 	// Every /api/v1 route authenticates, then counts against the rate limit.
 	api := func(authenticate func(http.Handler) http.Handler) chi.Middlewares {
@@ -30,21 +37,45 @@ func (s *Server) routes() chi.Router {
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		// Polls, the most frequent request, read the key and the run together.
-		r.With(api(s.authenticatePoll)...).Get("/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
+		get(r.With(api(s.authenticatePoll)...), "/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
 		r.Group(func(r chi.Router) {
 			r.Use(api(s.authenticate)...)
-			r.Get("/techniques", s.handle(s.techniqueList))
-			r.Get("/techniques/{technique}", s.handle(s.techniqueGet))
+			get(r, "/techniques", s.handle(s.techniqueList))
+			get(r, "/techniques/{technique}", s.handle(s.techniqueGet))
 			r.Post("/techniques/{technique}/runs", s.handle(s.runCreate))
-			r.Get("/techniques/{technique}/runs", s.handle(s.runList))
+			get(r, "/techniques/{technique}/runs", s.handle(s.runList))
 			r.Post("/techniques/{technique}/runs/{runID}/cancel", s.handle(s.runCancel))
-			r.Get("/techniques/{technique}/runs/{runID}/events", s.handle(s.runEvents))
-			r.Get("/technique-runs", s.handle(s.runList))
-			r.Get("/workspace", s.handle(s.workspaceGet))
-			r.Get("/workspace/ledger", s.handle(s.workspaceLedger))
-			r.Get("/webhook-deliveries", s.handle(s.webhookDeliveryList))
+			get(r, "/techniques/{technique}/runs/{runID}/events", s.handle(s.runEvents))
+			get(r, "/technique-runs", s.handle(s.runList))
+			get(r, "/workspace", s.handle(s.workspaceGet))
+			get(r, "/workspace/ledger", s.handle(s.workspaceLedger))
+			get(r, "/webhook-deliveries", s.handle(s.webhookDeliveryList))
 			r.Post("/webhook-deliveries/{deliveryID}/redeliver", s.handle(s.webhookDeliveryRedeliver))
 		})
 	})
 	return r
+}
+
+// get registers a GET route and its HEAD, which answers the same status and
+// headers without the body (net/http drops what the handler writes).
+func get(r chi.Router, pattern string, h http.HandlerFunc) {
+	r.Get(pattern, h)
+	r.Head(pattern, h)
+}
+
+// allowedMethods lists the methods the route table has for the request's
+// path, for the Allow header a 405 must carry (RFC 9110 15.5.6).
+func (s *Server) allowedMethods(r *http.Request) []string {
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if s.router.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

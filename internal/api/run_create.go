@@ -23,7 +23,7 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := decodeRunCreate(fields, r.Header.Get("Idempotency-Key"), s.CheckCallbackURL)
+	p, err := decodeRunCreate(fields, r.Header.Get("Idempotency-Key"), s.MaxInputs, s.CheckCallbackURL)
 	if err != nil {
 		return err
 	}
@@ -44,9 +44,10 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decodeRunCreate checks the body's shape: known fields, JSON types, mode,
-// callback URL and idempotency key. Inputs are checked against the technique
-// by the service.
-func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkCallback func(string) error) (*run.CreateParams, error) {
+// callback URL and idempotency key, and that there are at most maxInputs
+// inputs, counted before any is decoded. Null stands for a missing field.
+// Inputs are checked against the technique by the service.
+func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, maxInputs int, checkCallback func(string) error) (*run.CreateParams, error) {
 	v := &validation.Error{}
 	p := &run.CreateParams{}
 
@@ -63,11 +64,17 @@ func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkC
 		v.Add(truncateForMessage(k), "is not a field of this request")
 	}
 
-	if raw, ok := fields["inputs"]; !ok {
+	if raw, ok := given(fields, "inputs"); !ok {
 		v.Add("inputs", "is required")
+	} else if n, isArray := arrayLen(raw); !isArray {
+		v.Add("inputs", "must be an array, not "+jsonKind(raw))
+	} else if n == 0 {
+		v.Add("inputs", "must contain at least one input")
+	} else if n > maxInputs {
+		v.Add("inputs", fmt.Sprintf("must contain at most %d inputs, not %d", maxInputs, n))
 	} else {
 		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+		if err := json.Unmarshal(raw, &items); err != nil {
 			v.Add("inputs", "must be an array, not "+jsonKind(raw))
 		}
 		for i, item := range items {
@@ -76,12 +83,9 @@ func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkC
 				p.Inputs = append(p.Inputs, in)
 			}
 		}
-		if items != nil && len(items) == 0 {
-			v.Add("inputs", "must contain at least one input")
-		}
 	}
 
-	if raw, ok := fields["mode"]; !ok {
+	if raw, ok := given(fields, "mode"); !ok {
 		v.Add("mode", `is required: "async" or "stream"`)
 	} else if s, ok := decodeString(v, "mode", raw); ok {
 		switch s {
@@ -92,7 +96,7 @@ func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkC
 		}
 	}
 
-	if raw, ok := fields["callback_url"]; ok && jsonKind(raw) != "null" {
+	if raw, ok := given(fields, "callback_url"); ok {
 		if s, ok := decodeString(v, "callback_url", raw); ok {
 			if err := checkCallback(s); err != nil {
 				v.Add("callback_url", err.Error())
@@ -102,7 +106,7 @@ func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkC
 		}
 	}
 
-	if raw, ok := fields["idempotency_key"]; ok && jsonKind(raw) != "null" {
+	if raw, ok := given(fields, "idempotency_key"); ok {
 		if s, ok := decodeString(v, "idempotency_key", raw); ok {
 			p.IdempotencyKey = s
 		}
@@ -113,8 +117,8 @@ func decodeRunCreate(fields map[string]json.RawMessage, headerKey string, checkC
 	case headerKey != "":
 		p.IdempotencyKey = headerKey
 	}
-	if _, given := fields["idempotency_key"]; given && p.IdempotencyKey == "" && headerKey == "" {
-		if jsonKind(fields["idempotency_key"]) == "a string" {
+	if raw, ok := given(fields, "idempotency_key"); ok && p.IdempotencyKey == "" && headerKey == "" {
+		if jsonKind(raw) == "a string" {
 			v.Add("idempotency_key", "must not be empty")
 		}
 	}
@@ -145,7 +149,7 @@ func decodeInput(v *validation.Error, path string, raw json.RawMessage) (techniq
 		name string
 		dst  *string
 	}{{"id", &in.ID}, {"type", &in.Type}, {"value", &in.Value}} {
-		raw, present := obj[f.name]
+		raw, present := given(obj, f.name)
 		if !present {
 			v.Add(path+"."+f.name, "is required")
 			ok = false
@@ -155,11 +159,16 @@ func decodeInput(v *validation.Error, path string, raw json.RawMessage) (techniq
 		ok = ok && good
 		*f.dst = s
 	}
+	var unknown []string
 	for k := range obj {
 		if k != "id" && k != "type" && k != "value" {
-			v.Add(path+"."+truncateForMessage(k), "is not a field of an input")
-			ok = false
+			unknown = append(unknown, k)
 		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		v.Add(path+"."+truncateForMessage(k), "is not a field of an input")
+		ok = false
 	}
 	return in, ok
 }

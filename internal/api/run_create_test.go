@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -31,7 +34,7 @@ func decodeBody(t *testing.T, body, headerKey string) (*run.CreateParams, error)
 	t.Helper()
 	var fields map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal([]byte(body), &fields), body)
-	return decodeRunCreate(fields, headerKey, httpsCallback)
+	return decodeRunCreate(fields, headerKey, 100, httpsCallback)
 }
 
 const okInputs = `"inputs": [{"id": "prompt", "type": "TEXT", "value": "a cat"}]`
@@ -79,6 +82,12 @@ func TestDecodeRunCreate(t *testing.T) {
 			},
 		},
 		{
+			name:   "a null key leaves the header's",
+			body:   `{` + okInputs + `, "mode": "async", "idempotency_key": null}`,
+			header: "hk",
+			check:  func(t *testing.T, p *run.CreateParams) { require.Equal(t, "hk", p.IdempotencyKey) },
+		},
+		{
 			name:   "idempotency key from the header",
 			body:   `{` + okInputs + `, "mode": "async"}`,
 			header: "hk",
@@ -121,14 +130,29 @@ func TestDecodeRunCreate(t *testing.T) {
 			errs: []wantField{{"inputs", "must be an array, not an object"}},
 		},
 		{
-			name: "inputs null",
+			name: "inputs null is inputs missing",
 			body: `{"inputs": null, "mode": "async"}`,
-			errs: []wantField{{"inputs", "must be an array, not null"}},
+			errs: []wantField{{"inputs", "is required"}},
 		},
 		{
 			name: "inputs empty",
 			body: `{"inputs": [], "mode": "async"}`,
 			errs: []wantField{{"inputs", "must contain at least one input"}},
+		},
+		{
+			name: "too many inputs are counted, not decoded",
+			body: `{"inputs": [` + strings.TrimSuffix(strings.Repeat(`{"bad": 1},`, 101), ",") + `], "mode": "async"}`,
+			errs: []wantField{{"inputs", "must contain at most 100 inputs, not 101"}},
+		},
+		{
+			name: "an input's null fields are missing",
+			body: `{"inputs": [{"id": null, "type": "TEXT", "value": null}], "mode": "async"}`,
+			errs: []wantField{{"inputs[0].id", "is required"}, {"inputs[0].value", "is required"}},
+		},
+		{
+			name: "an input null",
+			body: `{"inputs": [null], "mode": "async"}`,
+			errs: []wantField{{"inputs[0]", "must be an object with id, type and value, not null"}},
 		},
 		{
 			name: "an input not an object",
@@ -156,6 +180,11 @@ func TestDecodeRunCreate(t *testing.T) {
 			errs: []wantField{{"inputs[0].name", "is not a field of an input"}},
 		},
 		{
+			name: "unknown input fields in order",
+			body: `{"inputs": [{"id": "prompt", "type": "TEXT", "value": "x", "z": 1, "b": 2, "m": 3}], "mode": "async"}`,
+			errs: []wantField{{"inputs[0].b", "is not a field"}, {"inputs[0].m", "is not a field"}, {"inputs[0].z", "is not a field"}},
+		},
+		{
 			name: "mode missing",
 			body: `{` + okInputs + `}`,
 			errs: []wantField{{"mode", `is required: "async" or "stream"`}},
@@ -176,9 +205,9 @@ func TestDecodeRunCreate(t *testing.T) {
 			errs: []wantField{{"mode", "must be a string, not a boolean"}},
 		},
 		{
-			name: "mode null",
+			name: "mode null is mode missing",
 			body: `{` + okInputs + `, "mode": null}`,
-			errs: []wantField{{"mode", `must be "async" or "stream"`}},
+			errs: []wantField{{"mode", `is required: "async" or "stream"`}},
 		},
 		{
 			name: "mode an object holding a secret",
@@ -257,4 +286,86 @@ func TestDecodeRunCreate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRunCreateBody feeds arbitrary bytes to the run-create body decoder
+// (readObject, then decodeRunCreate) and checks what a client would get:
+// either parameters within the request's limits, or one of our errors,
+// whose encoded answer stays small whatever the body.
+func FuzzRunCreateBody(f *testing.F) {
+	for _, seed := range []string{
+		`{` + okInputs + `, "mode": "async"}`,
+		`{` + okInputs + `, "mode": "stream", "callback_url": "https://hooks.example/x", "idempotency_key": "k1"}`,
+		`{` + okInputs + `, "mode": null, "callback_url": null, "idempotency_key": null}`,
+		`{"inputs": [{"id": "a", "type": "IMAGE_URL", "value": "https://example.com/a.jpg"}, {"id": "b", "type": "text", "value": "x"}], "mode": "async"}`,
+		`{"inputs": [{}, {}, 1, null, [], "x"], "mode": 7, "extra": {}}`,
+		`{"inputs": [{"id": "p", "id": "q"}], "mode": "async", "mode": "async"}`,
+		`{"m\u006fde": "async", "mode": "stream"}`,
+		`{"inputs": "[1,2]", "mode": "async"}`,
+		`{"inputs": [{"id":"p","type":"text","value":"\"],[\\"}], "mode": "async"}`,
+		`[]`, `null`, ``, `{`, `{"a":1,}`, `{} {}`, "\xff\xfe{}",
+	} {
+		f.Add([]byte(seed), "")
+	}
+	f.Add([]byte(`{`+okInputs+`, "mode": "async", "idempotency_key": "a"}`), "b")
+
+	s := New(Config{})
+	f.Fuzz(func(t *testing.T, body []byte, headerKey string) {
+		if len(body) > int(s.MaxBodyBytes) {
+			return // payload_too_large before any decoding; TestReadObject covers it
+		}
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/api/v1/techniques/x/runs", bytes.NewReader(body))
+		fields, err := s.readObject(httptest.NewRecorder(), req)
+		var p *run.CreateParams
+		if err == nil {
+			p, err = decodeRunCreate(fields, headerKey, s.MaxInputs, httpsCallback)
+		}
+		if err == nil {
+			// Accepted: within the limits, and what the JSON said.
+			require.Contains(t, []string{"async", "stream"}, p.Mode)
+			require.NotEmpty(t, p.Inputs)
+			require.LessOrEqual(t, len(p.Inputs), s.MaxInputs)
+			require.LessOrEqual(t, len(p.IdempotencyKey), 4*maxIdempotencyKeyLength)
+			var plain struct {
+				Inputs []map[string]any `json:"inputs"`
+				Mode   string           `json:"mode"`
+			}
+			require.NoError(t, json.Unmarshal(body, &plain))
+			require.Equal(t, plain.Mode, p.Mode)
+			require.Len(t, p.Inputs, len(plain.Inputs))
+			for i, in := range p.Inputs {
+				require.Equal(t, plain.Inputs[i]["id"], in.ID)
+				require.Equal(t, plain.Inputs[i]["value"], in.Value)
+			}
+			return
+		}
+
+		// Refused: one of our errors, in our shape, and a small answer.
+		e := fromError(err)
+		require.Contains(t, []string{"invalid_json", "input_validation_error"}, e.Code, "error %v", err)
+		require.Equal(t, http.StatusBadRequest, e.Status)
+		require.LessOrEqual(t, len(e.Fields), validation.MaxFields+1)
+		rec := httptest.NewRecorder()
+		s.writeError(rec, req, err)
+		require.Less(t, rec.Body.Len(), 8<<10, "a %d byte body got a %d byte answer", len(body), rec.Body.Len())
+		var got errorReply
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+		require.Equal(t, e.Code, got.Error.Code)
+		require.NotEmpty(t, got.Error.Message)
+		if e.Code == "input_validation_error" {
+			require.NotEmpty(t, got.Error.Fields)
+		}
+
+		// A body encoding/json takes as an object with an inputs array:
+		// its items were counted as the decoder would split them.
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(body, &obj) == nil {
+			var items []json.RawMessage
+			if raw, ok := obj["inputs"]; ok && json.Unmarshal(raw, &items) == nil && items != nil {
+				n, isArray := arrayLen(raw)
+				require.True(t, isArray)
+				require.Equal(t, len(items), n)
+			}
+		}
+	})
 }

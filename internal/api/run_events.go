@@ -90,6 +90,10 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, rn *store.Run
 	if err := rc.Flush(); err != nil {
 		return nil
 	}
+	if r.Method == http.MethodHead {
+		// HEAD: the stream's status and headers, and no stream.
+		return nil
+	}
 	sse := &sseWriter{s: s, w: w, rc: rc}
 
 	if after < 0 {

@@ -46,6 +46,10 @@ type Config struct {
 	PublicURL string
 	// MaxBodyBytes bounds request bodies. Defaults to 1 MiB.
 	MaxBodyBytes int64
+	// MaxInputs bounds a run request's inputs[], checked before any item
+	// is decoded. Defaults to technique.MaxInputsDefault, the limit the
+	// run service applies.
+	MaxInputs int
 	// CreditPriceUSD converts credits to the USD figures of the API.
 	// Defaults to 0.001.
 	CreditPriceUSD float64
@@ -87,6 +91,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if cfg.MaxInputs <= 0 {
+		cfg.MaxInputs = technique.MaxInputsDefault
 	}
 	if cfg.CreditPriceUSD <= 0 {
 		cfg.CreditPriceUSD = CreditPriceUSDDefault

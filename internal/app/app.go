@@ -74,7 +74,10 @@ func OpenStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sqlstore.MigrateRiver(ctx, riversqlite.New(s.WriterDB())); err != nil {
+	err = s.WithMigrationLock(ctx, func() error {
+		return sqlstore.MigrateRiver(ctx, riversqlite.New(s.WriterDB()))
+	})
+	if err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -196,3 +196,47 @@ func TestRunCreateBadBodies(t *testing.T) {
 		apiError(t, err, http.StatusNotFound, "not_found")
 	})
 }
+
+// TestRunCreateNullAndDuplicates: over the real server, null stands for a
+// missing field (docs/requests.md) and a key given twice is refused, naming
+// it, with nothing created.
+func TestRunCreateNullAndDuplicates(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	post := func(body string, opts ...client.RequestOption) (*client.Response, error) {
+		return b.client.Do(ctx, http.MethodPost, "/api/v1/techniques/prompt-expander/runs", []byte(body), opts...)
+	}
+	input := `"inputs":[{"id":"prompt","type":"text","value":"a cat"}]`
+
+	resp, err := post(`{` + input + `,"mode":"async","callback_url":null,"idempotency_key":null}`)
+	require.NoError(t, err)
+	var run struct {
+		RunID  string `json:"run_id"`
+		Status string `json:"status"`
+	}
+	require.NoError(t, json.Unmarshal(resp.Body, &run))
+	require.Equal(t, client.StatusPending, run.Status)
+
+	// A null key leaves the header's: the same key replays the same run.
+	withKey := client.WithHeader("Idempotency-Key", "null-key-1")
+	first, err := post(`{`+input+`,"mode":"async","idempotency_key":null}`, withKey)
+	require.NoError(t, err)
+	again, err := post(`{`+input+`,"mode":"async"}`, withKey)
+	require.NoError(t, err)
+	require.Equal(t, "true", again.Header.Get("idempotent-replayed"))
+	require.JSONEq(t, string(first.Body), string(again.Body))
+
+	_, err = post(`{` + input + `,"mode":null}`)
+	e := apiError(t, err, http.StatusBadRequest, "input_validation_error")
+	require.Equal(t, `mode: is required: "async" or "stream"`, e.Message)
+
+	before := b.countRuns(t, b.wsID)
+	_, err = post(`{` + input + `,"mode":"async","mode":"stream"}`)
+	e = apiError(t, err, http.StatusBadRequest, "input_validation_error")
+	require.Equal(t, "mode: is given more than once; send each field once", e.Message)
+	_, err = post(`{"inputs":[{"id":"prompt","type":"text","value":"a","value":"b"}],"mode":"async"}`)
+	e = apiError(t, err, http.StatusBadRequest, "input_validation_error")
+	require.Equal(t, "inputs[0].value", e.Fields[0].Field)
+	require.Equal(t, before, b.countRuns(t, b.wsID))
+}

@@ -182,7 +182,7 @@ func TestDecodeWebPLossless(t *testing.T) {
 
 // pngHeader returns a PNG signature plus an IHDR chunk (8-bit RGBA) claiming
 // w×h, with a correct CRC so decoders trust it, and no pixel data.
-func pngHeader(t *testing.T, w, h uint32) []byte {
+func pngHeader(t testing.TB, w, h uint32) []byte {
 	t.Helper()
 	var ihdr bytes.Buffer
 	ihdr.WriteString("IHDR")
@@ -304,4 +304,54 @@ func BenchmarkDecodeJPEG12MP(b *testing.B) {
 		_, _, err := Decode(bytes.NewReader(buf.Bytes()), testMaxPixels)
 		require.NoError(b, err)
 	}
+}
+
+// fuzzMaxPixels is the budget FuzzDecode decodes under: small, so that an
+// input claiming huge dimensions is refused, not decoded.
+const fuzzMaxPixels = 1 << 16
+
+// FuzzDecode feeds arbitrary bytes to Decode. It must never panic; an image
+// it returns is non-empty, within the pixel budget and readable pixel by
+// pixel, and the same whether the bytes arrive at once or one at a time;
+// anything else is refused as an unsupported format or too large.
+func FuzzDecode(f *testing.F) {
+	src := halves(8, 4, red, blue)
+	var pngBuf, jpegBuf, gifBuf bytes.Buffer
+	require.NoError(f, png.Encode(&pngBuf, src))
+	require.NoError(f, jpeg.Encode(&jpegBuf, src, &jpeg.Options{Quality: 90}))
+	pal := image.NewPaletted(src.Bounds(), color.Palette{red, blue})
+	require.NoError(f, gif.Encode(&gifBuf, pal, nil))
+	gray := image.NewGray16(image.Rect(0, 0, 3, 5))
+	var grayBuf bytes.Buffer
+	require.NoError(f, png.Encode(&grayBuf, gray))
+	for _, seed := range [][]byte{pngBuf.Bytes(), jpegBuf.Bytes(), gifBuf.Bytes(), grayBuf.Bytes(), tinyWebP(),
+		pngHeader(f, 1<<20, 1<<20), pngHeader(f, 0, 5), jpegBuf.Bytes()[:jpegBuf.Len()/2], []byte("GIF89a"), nil} {
+		f.Add(seed)
+	}
+	for o := uint16(0); o <= 9; o++ {
+		f.Add(withEXIFOrientation(jpegBuf.Bytes(), o, binary.BigEndian))
+		f.Add(withEXIFOrientation(jpegBuf.Bytes(), o, binary.LittleEndian))
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, format, err := Decode(bytes.NewReader(data), fuzzMaxPixels)
+		img2, format2, err2 := Decode(iotest.OneByteReader(bytes.NewReader(data)), fuzzMaxPixels)
+		require.Equal(t, err == nil, err2 == nil, "at once: %v; byte by byte: %v", err, err2)
+		if err != nil {
+			require.True(t, errors.Is(err, ErrUnsupportedFormat) || errors.Is(err, ErrTooLarge), "error %v", err)
+			require.Equal(t, errors.Is(err, ErrTooLarge), errors.Is(err2, ErrTooLarge))
+			require.Nil(t, img)
+			return
+		}
+		require.Contains(t, []string{"jpeg", "png", "gif", "webp"}, format)
+		require.Equal(t, format, format2)
+		b := img.Bounds()
+		require.Equal(t, b, img2.Bounds())
+		require.Positive(t, b.Dx())
+		require.Positive(t, b.Dy())
+		require.LessOrEqual(t, b.Dx()*b.Dy(), fuzzMaxPixels)
+		got := clone(img)
+		require.Equal(t, b.Size(), got.Bounds().Size())
+		require.Equal(t, got.Pix, clone(img2).Pix)
+	})
 }

@@ -144,6 +144,23 @@ func TestNewClientDev(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 }
 
+// TestNewClientDevRefusesMetadata: the Dev client that reaches loopback
+// (above) refuses every metadata address at connect time, before any
+// packet is sent.
+func TestNewClientDevRefusesMetadata(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, Policy{Dev: true}, ClientOptions{Timeout: 5 * time.Second})
+	for _, u := range []string{
+		"http://169.254.169.254/latest/meta-data/", "http://100.100.100.200/latest/meta-data/",
+		"http://[fd00:ec2::254]/latest/meta-data/", "http://169.254.170.2/v2/credentials",
+		"http://192.0.0.192/", "http://[::ffff:100.100.100.200]/", "http://[fd00:ec2::23]/",
+	} {
+		_, _, err := get(t, c, u)
+		require.ErrorIs(t, err, ErrBlocked, u)
+		require.ErrorContains(t, err, "metadata", u)
+	}
+}
+
 func TestNewClientPorts(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, ok())

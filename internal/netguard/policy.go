@@ -21,10 +21,12 @@ type Policy struct {
 	// (localhost, *.localhost, *.local, *.internal) and loopback, private
 	// (RFC 1918, fc00::/7) and shared (100.64.0.0/10) addresses, so that a
 	// developer can point florad at services on their machine or in
-	// containers. Link-local addresses, including the cloud metadata service
-	// 169.254.169.254 and its name metadata.google.internal, the unspecified
-	// address, multicast and the other reserved ranges stay refused: nothing
-	// legitimate lives there even during development.
+	// containers. Link-local addresses, the unspecified address, multicast
+	// and the other reserved ranges stay refused: nothing legitimate lives
+	// there even during development. Cloud metadata services
+	// (metadataAddrs: 169.254.169.254, 100.100.100.200, fd00:ec2::254, ...,
+	// in every spelling, and their names such as metadata.google.internal)
+	// are refused under every Policy, Dev and AllowPrefixes included.
 	Dev bool
 
 	// AllowHTTP permits the http scheme without relaxing any address check.
@@ -127,6 +129,9 @@ func (g *guard) check(ap netip.AddrPort) error {
 	// spellings. Prefix.Contains never matches an address with a zone, so
 	// the zone is dropped before matching; it does not change the address.
 	addr = addr.Unmap().WithZone("")
+	if isMetadata(addr) {
+		return newError("the destination is a cloud metadata service, which is not allowed", nil, ErrBlocked)
+	}
 	if err := g.g.SafeAddrPort(netip.AddrPortFrom(addr, ap.Port())); err != nil {
 		// The message leaves the address out: it may come from our own DNS
 		// and users must not be able to map internal names through it. The

@@ -84,3 +84,70 @@ func TestDevPrefixesAreFresh(t *testing.T) {
 	a[0] = netip.MustParsePrefix("0.0.0.0/0")
 	require.NotEqual(t, a[0], devPrefixes()[0])
 }
+
+// TestMetadataRefusedUnderEveryPolicy: every metadata address, in every
+// spelling that reaches it, is refused at connect time under Dev and under
+// AllowPrefixes that cover it, while its neighbours are allowed there.
+func TestMetadataRefusedUnderEveryPolicy(t *testing.T) {
+	t.Parallel()
+	everything := Policy{AllowHTTP: true, AllowPrefixes: []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}
+	policies := map[string]Policy{"production": {}, "dev": {Dev: true}, "dev allowing everything": {
+		Dev: true, AllowPrefixes: everything.AllowPrefixes}, "allowing everything": everything}
+
+	spellings := []string{
+		"169.254.169.254", "::ffff:169.254.169.254", "::ffff:a9fe:a9fe", "::169.254.169.254",
+		"64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "2002:a9fe:a9fe::", "2001:0:a9fe:a9fe::",
+		"2001:0:102:304::5601:5601",
+		"169.254.170.2", "169.254.170.23", "169.254.0.23", "168.63.129.16",
+		"100.100.100.200", "::ffff:100.100.100.200", "::ffff:6464:64c8", "64:ff9b::6464:64c8", "2002:6464:64c8::1",
+		"192.0.0.192", "::ffff:192.0.0.192",
+		"fd00:ec2::254", "fd00:ec2:0:0:0:0:0:254", "fd00:ec2::254%eth0", "fd00:ec2::23", "fd20:ce::254",
+	}
+	for name, p := range policies {
+		g := newGuard(p)
+		for _, s := range spellings {
+			addr := netip.MustParseAddr(s)
+			err := g.check(netip.AddrPortFrom(addr, 80))
+			require.ErrorIs(t, err, ErrBlocked, "%s under %s", s, name)
+			require.ErrorContains(t, err, "metadata", "%s under %s", s, name)
+			require.ErrorIs(t, g.control(map[bool]string{true: "tcp4", false: "tcp6"}[addr.Is4()],
+				netip.AddrPortFrom(addr, 80).String(), nil), ErrBlocked, "%s under %s", s, name)
+		}
+	}
+	// Exact addresses, not networks: the neighbours stay what Dev makes them.
+	dev := newGuard(Policy{Dev: true})
+	for _, s := range []string{"100.100.100.199", "100.100.100.201", "fd00:ec2::253", "fd00:ec2::1:254", "192.168.169.254"} {
+		require.NoError(t, dev.check(netip.AddrPortFrom(netip.MustParseAddr(s), 80)), s)
+	}
+}
+
+func TestEmbeddedIPv4(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][]string{
+		"64:ff9b::a9fe:a9fe":        {"169.254.169.254"},
+		"64:ff9b:1::a9fe:a9fe":      {"169.254.169.254"},
+		"2002:a9fe:a9fe::1":         {"169.254.169.254"},
+		"2001:0:a9fe:a9fe::":        {"169.254.169.254", "255.255.255.255"},
+		"2001:0:102:304::5601:5601": {"1.2.3.4", "169.254.169.254"},
+		"::a9fe:a9fe":               {"169.254.169.254"},
+		"2606:4700::1":              nil,
+		"fd00:ec2::254":             nil,
+	} {
+		var got []string
+		for _, a := range embeddedIPv4(netip.MustParseAddr(in)) {
+			got = append(got, a.String())
+		}
+		require.Equal(t, want, got, in)
+	}
+}
+
+func TestMetadataListsAreFresh(t *testing.T) {
+	t.Parallel()
+	a := metadataAddrs()
+	a[0] = netip.MustParseAddr("1.1.1.1")
+	require.Equal(t, netip.MustParseAddr("169.254.169.254"), metadataAddrs()[0])
+	n := metadataNames()
+	n[0] = "example.com"
+	require.Equal(t, "metadata", metadataNames()[0])
+}

@@ -18,7 +18,7 @@ import (
 // (one of Policy.Ports when set). The host must not be a local name
 // (localhost, *.localhost, *.local, *.internal, *.localdomain, *.home.arpa)
 // unless Policy.Dev, and never a cloud metadata name (metadata,
-// metadata.google.internal). A literal IP address, in any spelling
+// metadata.google.internal, ...: metadataNames). A literal IP address, in any spelling
 // resolvers accept (2130706433, 0177.0.0.1, 0x7f.1, [::ffff:7f00:1], ...),
 // must be allowed by the Policy exactly as NewClient's guard would allow it
 // at connect time; IPv4 addresses in a notation other than plain dotted
@@ -147,6 +147,9 @@ func checkHost(host string, port uint16, p Policy, g *guard) error {
 // checkLiteral refuses a literal address the guard would refuse at connect
 // time, with a message about the URL rather than about a connection.
 func checkLiteral(addr netip.Addr, port uint16, g *guard) error {
+	if isMetadata(addr) {
+		return blocked("the URL host is a cloud metadata service address, which is not allowed")
+	}
 	if err := g.check(netip.AddrPortFrom(addr, port)); err != nil {
 		return blocked("the URL host is an IP address in a private, loopback, link-local or otherwise reserved network, which is not allowed")
 	}
@@ -164,9 +167,11 @@ func checkName(host string, p Policy) error {
 	if name == "" || strings.HasSuffix(name, ".") {
 		return invalid("the URL host is not a valid host name")
 	}
-	if name == "metadata.google.internal" || name == "metadata" {
-		// Cloud metadata services hand out credentials; not even in Dev.
-		return blocked("the URL host is a cloud metadata service, which is not allowed")
+	for _, m := range metadataNames() {
+		if name == m {
+			// Cloud metadata services hand out credentials; not even in Dev.
+			return blocked("the URL host is a cloud metadata service, which is not allowed")
+		}
 	}
 	if p.Dev {
 		return nil

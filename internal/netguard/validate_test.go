@@ -1,7 +1,13 @@
 package netguard
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,7 +111,7 @@ func TestValidateURLRefuses(t *testing.T) {
 		{"RFC1918 10", "https://10.0.0.1/", Policy{}, true, "reserved network"},
 		{"RFC1918 172", "https://172.16.0.1/", Policy{}, true, "reserved network"},
 		{"RFC1918 192", "https://192.168.0.1/", Policy{}, true, "reserved network"},
-		{"link-local metadata", "https://169.254.169.254/latest/meta-data/", Policy{}, true, "reserved network"},
+		{"link-local metadata", "https://169.254.169.254/latest/meta-data/", Policy{}, true, "metadata"},
 		{"CGNAT", "https://100.64.0.1/", Policy{}, true, "reserved network"},
 		{"unspecified", "https://0.0.0.0/", Policy{}, true, "reserved network"},
 		{"this network", "https://0.1.2.3/", Policy{}, true, "reserved network"},
@@ -114,14 +120,14 @@ func TestValidateURLRefuses(t *testing.T) {
 		{"documentation", "https://192.0.2.1/", Policy{}, true, "reserved network"},
 		{"benchmarking", "https://198.18.0.1/", Policy{}, true, "reserved network"},
 		{"decimal", "https://2130706433/", Policy{}, true, "reserved network"},
-		{"decimal metadata", "https://2852039166/", Policy{}, true, "reserved network"},
+		{"decimal metadata", "https://2852039166/", Policy{}, true, "metadata"},
 		{"decimal private", "https://3232235521/", Policy{}, true, "reserved network"},
 		{"octal", "https://0177.0.0.1/", Policy{}, true, "reserved network"},
 		{"octal whole", "https://017700000001/", Policy{}, true, "reserved network"},
 		{"hex", "https://0x7f.0.0.1/", Policy{}, true, "reserved network"},
 		{"hex upper case", "https://0X7F.0.0.1/", Policy{}, true, "reserved network"},
 		{"hex whole", "https://0x7f000001/", Policy{}, true, "reserved network"},
-		{"hex metadata", "https://0xa9fea9fe/", Policy{}, true, "reserved network"},
+		{"hex metadata", "https://0xa9fea9fe/", Policy{}, true, "metadata"},
 		{"short form", "https://127.1/", Policy{}, true, "reserved network"},
 		{"three parts", "https://127.0.1/", Policy{}, true, "reserved network"},
 		{"mixed radix", "https://0x7f.0.01/", Policy{}, true, "reserved network"},
@@ -131,7 +137,7 @@ func TestValidateURLRefuses(t *testing.T) {
 		{"IPv6 unspecified", "https://[::]/", Policy{}, true, "reserved network"},
 		{"IPv4-mapped", "https://[::ffff:127.0.0.1]/", Policy{}, true, "reserved network"},
 		{"IPv4-mapped hex", "https://[::ffff:7f00:1]/", Policy{}, true, "reserved network"},
-		{"IPv4-mapped metadata", "https://[::ffff:169.254.169.254]/", Policy{}, true, "reserved network"},
+		{"IPv4-mapped metadata", "https://[::ffff:169.254.169.254]/", Policy{}, true, "metadata"},
 		{"IPv4-compatible", "https://[::127.0.0.1]/", Policy{}, true, "reserved network"},
 		{"NAT64 loopback", "https://[64:ff9b::7f00:1]/", Policy{}, true, "reserved network"},
 		{"6to4", "https://[2002:7f00:1::]/", Policy{}, true, "reserved network"},
@@ -143,7 +149,24 @@ func TestValidateURLRefuses(t *testing.T) {
 		{"ULA fc", "https://[fc00::1]/", Policy{}, true, "reserved network"},
 		{"IPv6 multicast", "https://[ff02::1]/", Policy{}, true, "reserved network"},
 
-		{"dev link-local metadata", "http://169.254.169.254/", dev, true, "reserved network"},
+		{"dev link-local metadata", "http://169.254.169.254/", dev, true, "metadata"},
+		{"dev Alibaba metadata", "http://100.100.100.200/latest/meta-data/", dev, true, "metadata"},
+		{"dev Alibaba metadata, decimal", "http://1684301000/", dev, true, "metadata"},
+		{"dev Alibaba metadata, hex", "http://0x646464c8/", dev, true, "metadata"},
+		{"dev Alibaba metadata, mapped", "http://[::ffff:100.100.100.200]/", dev, true, "metadata"},
+		{"dev Alibaba metadata, mapped hex", "http://[::ffff:6464:64c8]/", dev, true, "metadata"},
+		{"dev AWS IPv6 metadata", "http://[fd00:ec2::254]/latest/meta-data/", dev, true, "metadata"},
+		{"dev AWS IPv6 metadata, long form", "http://[FD00:0EC2:0000:0000:0000:0000:0000:0254]/", dev, true, "metadata"},
+		{"dev AWS IPv6 metadata, port", "http://[fd00:ec2::254]:80/", dev, true, "metadata"},
+		{"dev AWS EKS pod identity", "http://[fd00:ec2::23]/", dev, true, "metadata"},
+		{"dev ECS credentials", "http://169.254.170.2/v2/credentials", dev, true, "metadata"},
+		{"dev Oracle metadata", "http://192.0.0.192/", dev, true, "metadata"},
+		{"dev NAT64 metadata", "http://[64:ff9b::a9fe:a9fe]/", dev, true, "metadata"},
+		{"dev 6to4 metadata", "http://[2002:a9fe:a9fe::1]/", dev, true, "metadata"},
+		{"dev metadata by AWS name", "http://instance-data.ec2.internal/", dev, true, "metadata"},
+		{"dev metadata by AWS short name", "http://instance-data/", dev, true, "metadata"},
+		{"dev metadata name upper case dot", "http://METADATA.GOOGLE.INTERNAL./", dev, true, "metadata"},
+		{"allowed prefix does not open metadata", "https://100.100.100.200/", Policy{AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("100.64.0.0/10")}}, true, "metadata"},
 		{"dev IPv6 link-local", "http://[fe80::1]/", dev, true, "reserved network"},
 		{"dev unspecified", "http://0.0.0.0:8080/", dev, true, "reserved network"},
 		{"dev multicast", "http://224.0.0.1/", dev, true, "reserved network"},
@@ -245,4 +268,112 @@ func TestParseIPv4(t *testing.T) {
 			}
 		})
 	}
+}
+
+// packageSentence returns a check that a message is one of the string
+// literals of this package's sources, numbers and %d verbs masked:
+// ValidateURL's messages are built from constants and numbers only, so
+// anything else would be the input showing through.
+func packageSentence(t testing.TB) func(msg string) bool {
+	t.Helper()
+	numbers := regexp.MustCompile(`%d|[0-9]+`)
+	fset := token.NewFileSet()
+	known := map[string]bool{}
+	for _, name := range []string{"validate.go", "policy.go", "metadata.go"} {
+		file, err := parser.ParseFile(fset, name, nil, 0)
+		require.NoError(t, err)
+		ast.Inspect(file, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				s, err := strconv.Unquote(lit.Value)
+				require.NoError(t, err)
+				known[numbers.ReplaceAllString(s, "#")] = true
+			}
+			return true
+		})
+	}
+	return func(msg string) bool { return known[numbers.ReplaceAllString(msg, "#")] }
+}
+
+// FuzzValidateURL checks ValidateURL against properties that do not reuse
+// its own parsing: an accepted URL is https (http only where allowed), has
+// no credentials, is not a local name outside Dev and never a metadata one,
+// and an IP literal host is written in standard form and is public (outside
+// Dev) and allowed by the connect-time guard too; a refused one gets an
+// ErrInvalidURL whose message is a fixed sentence, never the input.
+func FuzzValidateURL(f *testing.F) {
+	for _, seed := range []string{
+		"https://example.com/a.png", "HTTPS://EXAMPLE.COM./a.png?x=1#y", "https://example.com:8443/",
+		"http://example.com/", "https://8.8.8.8/", "https://[2606:4700:4700::1111]/", "https://xn--bcher-kva.example/",
+		"https://127.0.0.1.example.com/", "http://localhost:3000/", "https://localhost./", "https://printer.local/",
+		"https://db.internal/", "https://metadata.google.internal/", "http://metadata/", "http://instance-data/",
+		"https://127.0.0.1/", "https://2130706433/", "https://0177.0.0.1/", "https://0x7f.1/", "https://127.1/",
+		"https://[::ffff:127.0.0.1]/", "https://[::ffff:7f00:1]/", "https://[::127.0.0.1]/", "https://[64:ff9b::7f00:1]/",
+		"https://[2002:7f00:1::]/", "https://[fe80::1%25eth0]/", "https://[fd00:ec2::254]/", "http://100.100.100.200/",
+		"https://169.254.169.254/latest/meta-data/", "https://0xa9fea9fe/", "http://[::ffff:6464:64c8]/",
+		"https://user:pw@example.com/", "https://example.com:0/", "https://example.com:99999/", "//example.com/",
+		"example.com", "ftp://example.com/", "https:///path", "https://exa mple.com/", "https://ｌｏｃａｌｈｏｓｔ/",
+		"https://1.2.3.4.5/", "https://256.0.0.1/", "https://99999999999999999999/", "https://1..2/", "https://[fe80::zz]/",
+		"https://0x/", "https://0/", "https://09.0.0.1/", "https://%31%32%37.0.0.1/", "https://127.0.0.1:443@evil/",
+		"https://example.com\\@127.0.0.1/", "https:example.com", "https://[::1]:80/", "", "https://" + strings.Repeat("a", 2050),
+	} {
+		f.Add(seed)
+	}
+	isSentence := packageSentence(f)
+	policies := []Policy{{}, {Dev: true}, loopbackOnly(), {Ports: []uint16{443}}}
+	cgnat := netip.MustParsePrefix("100.64.0.0/10")
+
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, p := range policies {
+			err := ValidateURL(raw, p)
+			if err != nil {
+				require.ErrorIs(t, err, ErrInvalidURL)
+				require.True(t, isSentence(err.Error()), "message %q is not one of the package's sentences", err.Error())
+				continue
+			}
+			u, perr := url.Parse(raw)
+			require.NoError(t, perr)
+			require.LessOrEqual(t, len(raw), p.maxURLLength())
+			scheme := strings.ToLower(u.Scheme)
+			require.True(t, scheme == "https" || (scheme == "http" && p.httpAllowed()), "scheme %q under %+v", scheme, p)
+			require.Nil(t, u.User)
+			host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+			require.NotEmpty(t, host)
+			require.NotContains(t, metadataNames(), host)
+			if !p.Dev {
+				require.NotEqual(t, "localhost", host)
+				for _, suffix := range []string{".localhost", ".local", ".internal"} {
+					require.False(t, strings.HasSuffix(host, suffix), "host %q under %+v", host, p)
+				}
+			}
+			// A host a browser would read as a number must be a plain
+			// address: the last label all digits, or 0x and hex.
+			labels := strings.Split(host, ".")
+			last := labels[len(labels)-1]
+			decimal := last != "" && strings.Trim(last, "0123456789") == ""
+			hex := strings.HasPrefix(last, "0x") && strings.Trim(last[2:], "0123456789abcdef") == ""
+			if decimal || hex {
+				_, err := netip.ParseAddr(host)
+				require.NoError(t, err, "numeric host %q accepted under %+v", host, p)
+			}
+			addr, err := netip.ParseAddr(host)
+			if err != nil {
+				continue
+			}
+			require.False(t, isMetadata(addr), "metadata address %s accepted under %+v", addr, p)
+			port := uint16(443)
+			if u.Port() != "" {
+				n, err := strconv.ParseUint(u.Port(), 10, 16)
+				require.NoError(t, err)
+				port = uint16(n)
+			} else if scheme == "http" {
+				port = 80
+			}
+			require.NoError(t, newGuard(p).check(netip.AddrPortFrom(addr, port)), "the connect-time guard disagrees on %s", raw)
+			if !p.Dev && len(p.AllowPrefixes) == 0 {
+				a := addr.Unmap()
+				require.True(t, a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !cgnat.Contains(a),
+					"non-public address %s accepted under %+v", a, p)
+			}
+		}
+	})
 }

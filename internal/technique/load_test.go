@@ -1,7 +1,10 @@
 package technique_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -443,4 +446,141 @@ func TestLoadDirRefusesDuplicateSlugs(t *testing.T) {
 	}
 	_, err := technique.LoadDir(fsys, "defs", processor.Builtin())
 	require.ErrorContains(t, err, `defs/two.yml: slug "demo" is already defined by defs/one.yaml`)
+}
+
+// FuzzParse feeds arbitrary YAML to Parse. A definition it accepts must be
+// runnable by construction, checked here without Parse's own code: known
+// models, bindings to existing inputs and step outputs of the right type,
+// outputs bound to step outputs, an acyclic graph, and the same result when
+// parsed again. A refusal names the file and stays proportional to it.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(goodDoc))
+	defs, err := fs.Glob(techniques.FS, "*.yaml")
+	require.NoError(f, err)
+	for _, name := range defs {
+		data, err := fs.ReadFile(techniques.FS, name)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	for _, doc := range []string{
+		goodDoc + "colour: red\n",
+		strings.Replace(goodDoc, "credits: 1", "credits: -1", 1),
+		strings.Replace(goodDoc, "inputs.prompt", "steps.a.text", 1),
+		header + textOutput + "steps:\n  - id: a\n    model: text.template\n    inputs: {text: steps.b.text}\n" +
+			"    params: {template: \"{{.text}}\"}\n  - id: b\n    model: text.template\n    inputs: {text: steps.a.text}\n" +
+			"    params: {template: \"{{.text}}\"}\n",
+		"a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n",
+		"slug: &s demo\nname: *s\ncredits: 1\ninputs: &i [{id: p, name: P, type: text}]\noutputs: *i\n",
+		"{{{{[[[[", "slug: [", "- - - -", "\t", "%YAML 1.2\n---\nslug: x\n...\n---\nslug: y\n", "",
+	} {
+		f.Add([]byte(doc))
+	}
+	models := processor.Builtin()
+	slug := regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	id := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`)
+	types := []string{technique.TypeImageURL, technique.TypeVideoURL, technique.TypeAudioURL, technique.TypeDocumentURL, technique.TypeText}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tech, err := technique.Parse("fuzz.yaml", data, models)
+		if err != nil {
+			require.True(t, strings.HasPrefix(err.Error(), "fuzz.yaml: "), err.Error())
+			require.LessOrEqual(t, len(err.Error()), 16*len(data)+4096, "a %d byte file got a %d byte error", len(data), len(err.Error()))
+			return
+		}
+		require.Regexp(t, slug, tech.Slug)
+		require.Equal(t, "tech_"+tech.Slug, tech.ID)
+		require.NotEmpty(t, strings.TrimSpace(tech.Name))
+		require.GreaterOrEqual(t, tech.Credits, int64(0))
+		sum := sha256.Sum256(data)
+		require.Equal(t, hex.EncodeToString(sum[:8]), tech.Version)
+		require.NotEmpty(t, tech.Inputs)
+		require.NotEmpty(t, tech.Outputs)
+
+		inputs := map[string]string{}
+		for _, in := range tech.Inputs {
+			require.Regexp(t, id, in.ID)
+			require.NotContains(t, inputs, in.ID)
+			require.Contains(t, types, in.Type)
+			inputs[in.ID] = in.Type
+		}
+		// Every step's model is known; its output ports by step.
+		ports := map[string]map[string]string{}
+		for _, s := range tech.Steps {
+			require.NotContains(t, ports, s.ID)
+			m, ok := models.Model(s.Model)
+			require.True(t, ok, s.Model)
+			ports[s.ID] = map[string]string{}
+			for _, p := range m.OutputPorts() {
+				ports[s.ID][p.Name] = p.Type
+			}
+		}
+		// A binding's type, and the step it waits for ("" for an input).
+		bound := func(ref string) (typ, dep string) {
+			parts := strings.Split(ref, ".")
+			switch {
+			case len(parts) == 2 && parts[0] == "inputs":
+				typ, ok := inputs[parts[1]]
+				require.True(t, ok, ref)
+				return typ, ""
+			case len(parts) == 3 && parts[0] == "steps":
+				typ, ok := ports[parts[1]][parts[2]]
+				require.True(t, ok, ref)
+				return typ, parts[1]
+			}
+			require.Fail(t, "binding of no known form", ref)
+			return "", ""
+		}
+		waits := map[string]map[string]bool{}
+		for _, s := range tech.Steps {
+			m, _ := models.Model(s.Model)
+			want := map[string]string{}
+			for _, p := range m.InputPorts() {
+				want[p.Name] = p.Type
+				if !p.Optional {
+					require.Contains(t, s.Inputs, p.Name, "step %s", s.ID)
+				}
+			}
+			waits[s.ID] = map[string]bool{}
+			for port, ref := range s.Inputs {
+				typ, dep := bound(ref)
+				require.Equal(t, want[port], typ, "step %s input %s", s.ID, port)
+				if dep != "" {
+					waits[s.ID][dep] = true
+				}
+			}
+		}
+		outputs := map[string]bool{}
+		for _, o := range tech.Outputs {
+			require.Regexp(t, id, o.ID)
+			require.False(t, outputs[o.ID])
+			outputs[o.ID] = true
+			require.False(t, o.Optional)
+			require.True(t, strings.HasPrefix(o.From, "steps."), o.From)
+			typ, _ := bound(o.From)
+			require.Equal(t, o.Type, typ)
+		}
+		// The steps can run in some order: take a step whose dependencies
+		// are done until none is left.
+		done := map[string]bool{}
+		for len(done) < len(tech.Steps) {
+			progressed := false
+			for _, s := range tech.Steps {
+				if done[s.ID] {
+					continue
+				}
+				ready := true
+				for dep := range waits[s.ID] {
+					ready = ready && done[dep]
+				}
+				if ready {
+					done[s.ID], progressed = true, true
+				}
+			}
+			require.True(t, progressed, "the steps form a cycle")
+		}
+
+		again, err := technique.Parse("fuzz.yaml", data, models)
+		require.NoError(t, err)
+		require.Equal(t, tech, again)
+	})
 }

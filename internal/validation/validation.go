@@ -3,7 +3,16 @@
 // them into a 400 input_validation_error.
 package validation
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
+
+// MaxFields is how many failures an Error keeps. A body of a million
+// malformed items would otherwise be answered with a million field
+// errors, an answer fifty times the size of the request; past MaxFields
+// only the count grows.
+const MaxFields = 20
 
 // Field is one rejected field. Name is the JSON path the client sent, for
 // example "inputs[0].value"; Message is a sentence for a person and never
@@ -13,13 +22,20 @@ type Field struct {
 	Message string
 }
 
-// Error is a set of field failures.
+// Error is a set of field failures: the first MaxFields, and how many more
+// there were.
 type Error struct {
 	Fields []Field
+	// Omitted counts the failures past MaxFields, not kept.
+	Omitted int
 }
 
 // Add records one failure.
 func (e *Error) Add(name, message string) {
+	if len(e.Fields) >= MaxFields {
+		e.Omitted++
+		return
+	}
 	e.Fields = append(e.Fields, Field{Name: name, Message: message})
 }
 
@@ -33,9 +49,12 @@ func (e *Error) Err() error {
 }
 
 func (e *Error) Error() string {
-	parts := make([]string, 0, len(e.Fields))
+	parts := make([]string, 0, len(e.Fields)+1)
 	for _, f := range e.Fields {
 		parts = append(parts, f.Name+": "+f.Message)
+	}
+	if e.Omitted > 0 {
+		parts = append(parts, "and "+strconv.Itoa(e.Omitted)+" more")
 	}
 	return strings.Join(parts, "; ")
 }

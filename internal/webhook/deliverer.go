@@ -123,7 +123,8 @@ type outcome struct {
 	latency time.Duration
 	// err is empty on success; otherwise a sentence for the workspace.
 	err string
-	// final means no retry whatever the schedule says (410, refused URL).
+	// final means no retry whatever the schedule says (410, a URL or an
+	// address the guard refuses).
 	final bool
 }
 
@@ -259,7 +260,10 @@ func (w *Deliverer) attempt(ctx context.Context, d *store.WebhookDelivery, secre
 	resp, err := w.Client.Do(req)
 	latency := w.now().Sub(start)
 	if err != nil {
-		return outcome{latency: latency, err: w.describe(ctx, err)}
+		// A destination the guard refuses is refused by policy, not by a
+		// passing outage: retrying it for 45 hours would only repeat the
+		// refusal, so the delivery fails now.
+		return outcome{latency: latency, err: w.describe(ctx, err), final: errors.Is(err, netguard.ErrBlocked)}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	_ = resp.Body.Close()
@@ -289,7 +293,7 @@ func (w *Deliverer) describe(ctx context.Context, err error) string {
 	)
 	switch {
 	case errors.Is(err, netguard.ErrBlocked):
-		return "the callback host resolves to a private or reserved address, which is not allowed"
+		return "the callback host resolves to a private, reserved or cloud metadata address, which is not allowed; no more attempts"
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return "the receiver did not answer within " + w.timeout().String()
 	case errors.As(err, &dnsErr):

@@ -201,25 +201,49 @@ func TestHangingReceiverDoesNotBlockOthers(t *testing.T) {
 
 // The connect-time guard refuses a name that resolves to loopback even when
 // nothing checked the URL first (a DNS rebinding after validation), and no
-// connection is ever opened.
+// connection is ever opened. The refusal is final: one attempt, recorded
+// with its reason, and no retries however long the schedule.
 func TestConnectTimeGuard(t *testing.T) {
 	t.Parallel()
 	production := netguard.Policy{AllowHTTP: true} // http to keep TLS out of it; addresses as in production
-	b := setup(t, setupOpts{policy: &production})
+	b := setup(t, setupOpts{policy: &production, schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, time.Hour}})
 	rc := statusReceiver(t, http.StatusOK)
 	port := rc.Listener.Addr().(interface{ String() string }).String()
 	port = port[strings.LastIndex(port, ":")+1:]
 
 	for _, host := range []string{"localhost", "127.0.0.1", "[::ffff:127.0.0.1]"} {
 		d := b.endRun(t, b.ws, fmt.Sprintf("http://%s:%s/hook", host, port), store.RunCompleted)
-		b.waitState(t, d.ID, store.WebhookFailed)
+		done := b.waitState(t, d.ID, store.WebhookFailed)
+		require.Equal(t, 1, done.AttemptCount)
+		require.NotNil(t, done.CompletedAt)
+		b.waitJobState(t, d.JobID, rivertype.JobStateCancelled)
 		as := b.attempts(t, d.ID)
 		require.Len(t, as, 1)
 		require.Zero(t, as[0].StatusCode)
-		require.Equal(t, "the callback host resolves to a private or reserved address, which is not allowed", as[0].Error)
+		require.Equal(t, "the callback host resolves to a private, reserved or cloud metadata address, which is not allowed; no more attempts", as[0].Error)
 		require.NotContains(t, as[0].Error, "127.0.0.1")
 	}
 	require.Zero(t, rc.accepted.Load(), "no connection was ever opened")
+}
+
+// In development mode, which reaches loopback and private networks, a
+// delivery to a cloud metadata address is refused when it is sent, at once
+// and for good.
+func TestDevGuardRefusesMetadataAtOnce(t *testing.T) {
+	t.Parallel()
+	dev := netguard.Policy{Dev: true}
+	b := setup(t, setupOpts{policy: &dev, schedule: []time.Duration{10 * time.Millisecond, time.Hour}})
+
+	for _, u := range []string{"http://100.100.100.200/latest/meta-data/", "http://[fd00:ec2::254]/latest/meta-data/",
+		"http://169.254.169.254/latest/meta-data/"} {
+		d := b.endRun(t, b.ws, u, store.RunCompleted)
+		done := b.waitState(t, d.ID, store.WebhookFailed)
+		require.Equal(t, 1, done.AttemptCount, u)
+		b.waitJobState(t, d.JobID, rivertype.JobStateCancelled)
+		as := b.attempts(t, d.ID)
+		require.Len(t, as, 1, u)
+		require.Contains(t, as[0].Error, "cloud metadata", u)
+	}
 }
 
 // A stored URL the current policy refuses fails at once, without a request.

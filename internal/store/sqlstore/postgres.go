@@ -115,12 +115,13 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Store, error) {
 // it for LISTEN/NOTIFY); nil on SQLite.
 func (s *Store) PgxPool() *pgxpool.Pool { return s.pool }
 
-// WithMigrationLock runs fn while holding the migration advisory lock, so
-// that processes starting together migrate one after another. On SQLite it
-// just runs fn: the file's write lock already serialises.
+// WithMigrationLock runs fn while holding the migration lock (PostgreSQL's
+// advisory lock, SQLite's lock file beside the database), so that
+// processes starting together migrate one after another: fn is where the
+// caller applies River's migrations.
 func (s *Store) WithMigrationLock(ctx context.Context, fn func() error) error {
 	if s.pool == nil {
-		return fn()
+		return withFileLock(ctx, s.lockPath, fn)
 	}
 	return withMigrationLock(ctx, s.writer, fn)
 }

@@ -126,7 +126,22 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 		return "file:" + cfg.Path + "?" + v.Encode()
 	}
 
-	if err := createSQLiteFile(ctx, cfg.Path); err != nil {
+	// Creating the file and migrating it happen under the migration lock,
+	// for processes opening a fresh folder at the same moment.
+	var s *Store
+	err := withFileLock(ctx, sqliteLockPath(cfg.Path), func() error {
+		var err error
+		s, err = openSQLite(ctx, cfg.Path, readers, dsn)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, path string, readers int, dsn func(extra ...string) string) (*Store, error) {
+	if err := createSQLiteFile(ctx, path); err != nil {
 		return nil, err
 	}
 
@@ -145,7 +160,7 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 	writer.SetConnMaxIdleTime(0)
 	if err := writer.PingContext(ctx); err != nil {
 		writer.Close()
-		return nil, fmt.Errorf("error opening SQLite database %s: %w", cfg.Path, err)
+		return nil, fmt.Errorf("error opening SQLite database %s: %w", path, err)
 	}
 
 	readerConn, err := sqlite.NewConnector(dsn("_pragma", "query_only(1)"))
@@ -161,10 +176,11 @@ func OpenSQLite(ctx context.Context, cfg SQLiteConfig) (*Store, error) {
 
 	d := sqliteDialect{}
 	s := &Store{
-		queries: queries{ex: reader, d: d},
-		writer:  writer,
-		reader:  reader,
-		closers: []func() error{reader.Close, writer.Close},
+		queries:  queries{ex: reader, d: d},
+		writer:   writer,
+		reader:   reader,
+		closers:  []func() error{reader.Close, writer.Close},
+		lockPath: sqliteLockPath(path),
 	}
 	if err := migrate(ctx, s, migrationsSQLite); err != nil {
 		s.Close()

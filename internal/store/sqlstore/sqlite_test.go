@@ -2,7 +2,9 @@ package sqlstore_test
 
 import (
 	"database/sql"
+	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,4 +57,36 @@ func TestSQLitePageSize(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	require.Equal(t, 4096, pageSize(t, old))
+}
+
+// TestSQLiteOpenConcurrently opens one fresh database from several
+// goroutines at once, round after round: every open succeeds and the
+// schema is migrated once. Without the migration lock, goose in two of
+// them both saw version 0 and one failed on "table already exists".
+func TestSQLiteOpenConcurrently(t *testing.T) {
+	t.Parallel()
+
+	for range 5 {
+		path := filepath.Join(t.TempDir(), "florad.db")
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				s, err := sqlstore.OpenSQLite(t.Context(), sqlstore.SQLiteConfig{Path: path, Synchronous: "OFF"})
+				if err == nil {
+					var n int
+					err = s.WriterDB().QueryRowContext(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&n)
+					if err == nil && n == 0 {
+						err = errors.New("no migration recorded")
+					}
+					err = errors.Join(err, s.Close())
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+	}
 }

@@ -37,11 +37,13 @@ type dialect interface {
 // Store is the database/sql implementation of store.Store.
 type Store struct {
 	queries
-	writer  *sql.DB
-	reader  *sql.DB
-	pool    *pgxpool.Pool // PostgreSQL only
-	group   *grouper      // SQLite only: group commit
-	closers []func() error
+	writer *sql.DB
+	reader *sql.DB
+	pool   *pgxpool.Pool // PostgreSQL only
+	group  *grouper      // SQLite only: group commit
+	// lockPath is the SQLite database's migration lock file.
+	lockPath string
+	closers  []func() error
 }
 
 var _ store.Store = (*Store)(nil)

@@ -36,6 +36,7 @@ func (s *Server) routes() chi.Router {
 		return chi.Middlewares{authenticate, s.rateLimit}
 	}
 	r.Route("/api/v1", func(r chi.Router) {
+		get(r, "/openapi.json", s.handle(s.openAPIGet))
 		// Polls, the most frequent request, read the key and the run together.
 		get(r.With(api(s.authenticatePoll)...), "/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
 		r.Group(func(r chi.Router) {

@@ -83,6 +83,10 @@ type Server struct {
 	limiter *rateLimiter
 	streams *streamLimiter
 
+	// openAPI is the served OpenAPI document, converted from YAML in New.
+	openAPI    []byte
+	openAPIErr error
+
 	closeOnce sync.Once
 	closing   chan struct{}
 }
@@ -113,6 +117,7 @@ func New(cfg Config) *Server {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
 		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), closing: make(chan struct{})}
+	s.openAPI, s.openAPIErr = OpenAPIDocument()
 	s.router = s.routes()
 	return s
 }

@@ -1,0 +1,84 @@
+package openapitest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDocumentsLoad: both documents load and pass kin-openapi's own
+// validation of the document.
+func TestDocumentsLoad(t *testing.T) {
+	ours, err := Ours()
+	require.NoError(t, err)
+	require.True(t, ours.Doc.IsOpenAPI31OrLater(), "florad's document is OpenAPI 3.1")
+	flora, err := Flora()
+	require.NoError(t, err)
+	for _, id := range []string{"startTechniqueRun", "getTechniqueRun"} {
+		found := false
+		for _, item := range flora.Doc.Paths.Map() {
+			for _, op := range item.Operations() {
+				found = found || op.OperationID == id
+			}
+		}
+		require.True(t, found, id)
+	}
+}
+
+// TestCheckerCatches: the checker is not a rubber stamp. An answer the
+// document does not describe, an undocumented route the server answers,
+// and a body of the wrong shape each fail.
+func TestCheckerCatches(t *testing.T) {
+	ours, err := Ours()
+	require.NoError(t, err)
+	flora, err := Flora()
+	require.NoError(t, err)
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("request-id", "req_test")
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/api/v1/undocumented":
+			_, _ = w.Write([]byte(`{}`))
+		case "/api/v1/workspace":
+			_, _ = w.Write([]byte(`{"workspace_id": 5}`))
+		case "/api/v1/techniques/x/runs/run_1":
+			w.WriteHeader(http.StatusTeapot)
+			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"x"}}`))
+		case "/api/v1/techniques/x/runs/run_2":
+			// Valid for florad's document; FLORA's has no "canceled".
+			_, _ = w.Write([]byte(`{"run_id":"run_2","technique_id":"tech_x","status":"canceled","progress":0,` +
+				`"created_at":1,"outputs":[],"poll_url":"http://x/y"}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"No route."}}`))
+		}
+	}))
+	defer srv.Close()
+
+	for path, want := range map[string]string{
+		"/api/v1/undocumented":            "has no operation",
+		"/api/v1/workspace":               "does not match the document",
+		"/api/v1/techniques/x/runs/run_1": "status 418",
+		"/api/v1/techniques/x/runs/run_2": "does not match the document",
+		"/api/v1/nowhere":                 "",
+	} {
+		c := NewChecker(ours, flora)
+		hc := &http.Client{Transport: &transport{c: c, base: http.DefaultTransport}}
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer sk_test_x")
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		got := strings.Join(c.Failures(), "\n")
+		if want == "" {
+			require.Empty(t, got, path)
+		} else {
+			require.Contains(t, got, want, path)
+		}
+	}
+}

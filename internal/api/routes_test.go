@@ -75,6 +75,7 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 		"/api/v1/workspace/ledger":                           {"/api/v1/workspace/ledger"},
 		"/api/v1/webhook-deliveries":                         {"/api/v1/webhook-deliveries"},
 		"/api/v1/openapi.json":                               {"/api/v1/openapi.json"},
+		"/metrics":                                           {"/metrics"},
 	}
 	for pattern, methods := range routeMethods(t, b.server) {
 		if !slices.Contains(methods, http.MethodGet) {

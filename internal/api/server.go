@@ -17,6 +17,7 @@ import (
 
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/webhook"
@@ -66,6 +67,11 @@ type Config struct {
 	// StreamAuthInterval is how often an open stream checks its key.
 	// Defaults to StreamAuthIntervalDefault.
 	StreamAuthInterval time.Duration
+	// Metrics counts requests and open streams and is served at
+	// /metrics; nil turns both off (/metrics then answers 404).
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 }
 
 // Defaults of Config.
@@ -86,6 +92,12 @@ type Server struct {
 	// openAPI is the served OpenAPI document, converted from YAML in New.
 	openAPI    []byte
 	openAPIErr error
+
+	// metrics serves /metrics; nil when metrics are off.
+	metrics http.Handler
+	// routeNames caches route patterns by chi's pattern pieces (see
+	// routeName).
+	routeNames routeNames
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -118,6 +130,11 @@ func New(cfg Config) *Server {
 	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
 		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), closing: make(chan struct{})}
 	s.openAPI, s.openAPIErr = OpenAPIDocument()
+	if cfg.Metrics != nil {
+		s.metrics = cfg.Metrics.Handler(cfg.MetricsToken, s.handle(func(http.ResponseWriter, *http.Request) error {
+			return errMetricsUnauthorized()
+		}))
+	}
 	s.router = s.routes()
 	return s
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/engine"
+	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/netguard"
 	"github.com/florad/florad/internal/processor"
 	"github.com/florad/florad/internal/run"
@@ -47,6 +48,8 @@ type App struct {
 	s3         *blob.S3 // nil unless BlobURL is set
 	listener   net.Listener
 	api        *api.Server
+	// Metrics is nil when Config.NoMetrics is set.
+	Metrics *metrics.Metrics
 }
 
 // OpenStore opens the database alone (SQLite in DataDir, or PostgreSQL when
@@ -154,17 +157,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 
 	policy := netguard.Policy{Dev: cfg.Dev, AllowPrefixes: cfg.AllowNetworks}
 	checkURL := func(u string) error { return netguard.ValidateURL(u, policy) }
+	if !cfg.NoMetrics {
+		a.Metrics = metrics.New()
+		a.Metrics.CountOpenRuns(a.Store.RunCountOpen)
+	}
 	eng := engine.New(engine.Config{
-		Blobs: blobs, Processors: procs, Logger: cfg.Logger,
+		Blobs: blobs, Processors: procs, Logger: cfg.Logger, Metrics: a.Metrics,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
 	})
 	// Webhooks go through the same guard, never following a redirect.
-	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger,
+	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger, Metrics: a.Metrics,
 		Client: netguard.NewClient(policy, netguard.ClientOptions{Timeout: webhook.TimeoutDefault, FollowRedirects: false})}
 	// The services and River's workers need each other: the services are
 	// made first and handed the client once it exists.
 	a.Runs = &run.Service{Store: a.Store, Techniques: a.Techniques, CheckURL: checkURL, Lease: cfg.RescueAfter,
-		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger}
+		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger, Metrics: a.Metrics}
 	a.Webhooks = &webhook.Service{Store: a.Store}
 	if a.Store.PgxPool() != nil {
 		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer)
@@ -181,6 +188,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
 		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Ready: a.Store.Ping,
 		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
+		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken,
 	})
 	ok = true
 	return a, nil

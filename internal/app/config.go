@@ -74,6 +74,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives structured logs. Defaults to discarding them.
 	Logger *slog.Logger
+	// NoMetrics turns /metrics and the counting behind it off.
+	NoMetrics bool
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 }
 
 // Defaults of Config.

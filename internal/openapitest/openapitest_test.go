@@ -52,6 +52,13 @@ func TestCheckerCatches(t *testing.T) {
 			// Valid for florad's document; FLORA's has no "canceled".
 			_, _ = w.Write([]byte(`{"run_id":"run_2","technique_id":"tech_x","status":"canceled","progress":0,` +
 				`"created_at":1,"outputs":[],"poll_url":"http://x/y"}`))
+		case "/api/v1/techniques/x/runs/run_3":
+			// A field the document does not have.
+			_, _ = w.Write([]byte(`{"run_id":"run_3","technique_id":"tech_x","status":"pending","progress":0,` +
+				`"created_at":1,"outputs":[],"poll_url":"http://x/y","bogus":1}`))
+		case "/api/v1/techniques/x/runs/run_4":
+			_, _ = w.Write([]byte(`{"run_id":"run_4","technique_id":"tech_x","status":"pending","progress":0,` +
+				`"created_at":1,"outputs":[],"poll_url":"http://x/y"}`))
 		default:
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"No route."}}`))
@@ -64,6 +71,8 @@ func TestCheckerCatches(t *testing.T) {
 		"/api/v1/workspace":               "does not match the document",
 		"/api/v1/techniques/x/runs/run_1": "status 418",
 		"/api/v1/techniques/x/runs/run_2": "does not match the document",
+		"/api/v1/techniques/x/runs/run_3": "does not match the document",
+		"/api/v1/techniques/x/runs/run_4": "",
 		"/api/v1/nowhere":                 "",
 	} {
 		c := NewChecker(ours, flora)

@@ -46,6 +46,12 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	rateBurst := fs.Int("rate-burst", envInt("FLORA_RATE_BURST", 0), "API requests a workspace may make at once; 0 for twice --rate-limit (env FLORA_RATE_BURST)")
 	maxStreams := fs.Int("max-streams", envInt("FLORA_MAX_STREAMS", api.MaxStreamsPerWorkspaceDefault), "event streams one workspace may hold open on this process (env FLORA_MAX_STREAMS)")
 	noMetrics := fs.Bool("no-metrics", os.Getenv("FLORA_METRICS") == "0", "do not serve /metrics nor count for it (env FLORA_METRICS=0)")
+	var metricsAddr *string
+	if name == "worker" {
+		metricsAddr = fs.String("metrics-addr", os.Getenv("FLORA_METRICS_ADDR"), "address to serve /metrics on; none when empty (env FLORA_METRICS_ADDR)")
+	} else {
+		metricsAddr = new(string)
+	}
 	metricsToken := fs.String("metrics-token", os.Getenv("FLORA_METRICS_TOKEN"), "bearer token /metrics requires; none when empty (env FLORA_METRICS_TOKEN)")
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
 	if _, err := parseInterspersed(fs, args); err != nil {
@@ -70,6 +76,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
 		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
 		MaxStreamsPerWorkspace: *maxStreams, NoMetrics: *noMetrics, MetricsToken: *metricsToken,
+		MetricsAddr: *metricsAddr,
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))

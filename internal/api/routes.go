@@ -58,6 +58,19 @@ func (s *Server) routes() chi.Router {
 	return r
 }
 
+// MetricsRoutes is the route table of a worker-only process's metrics
+// listener: /metrics and nothing else, errors in the API's shape. A worker
+// executes runs and sends webhooks, so its counts exist only there.
+func (s *Server) MetricsRoutes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requestIDMiddleware, s.recoverer)
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFound("No route matches " + r.Method + " " + r.URL.Path + "; this listener serves /metrics only.")
+	}))
+	get(r, "/metrics", s.handle(s.metricsGet))
+	return r
+}
+
 // get registers a GET route and its HEAD, which answers the same status and
 // headers without the body (net/http drops what the handler writes).
 func get(r chi.Router, pattern string, h http.HandlerFunc) {

@@ -47,7 +47,9 @@ type App struct {
 	river      *river.Client[*sql.Tx]
 	s3         *blob.S3 // nil unless BlobURL is set
 	listener   net.Listener
-	api        *api.Server
+	// metricsListener serves /metrics alone for a worker-only process.
+	metricsListener net.Listener
+	api             *api.Server
 	// Metrics is nil when Config.NoMetrics is set.
 	Metrics *metrics.Metrics
 }
@@ -190,8 +192,22 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
 		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken,
 	})
+	if cfg.NoAPI && cfg.MetricsAddr != "" && a.Metrics != nil {
+		if a.metricsListener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("error listening on %s for metrics: %w", cfg.MetricsAddr, err)
+		}
+	}
 	ok = true
 	return a, nil
+}
+
+// MetricsAddr is the address a worker-only process serves /metrics on;
+// "" when it serves none.
+func (a *App) MetricsAddr() string {
+	if a.metricsListener == nil {
+		return ""
+	}
+	return a.metricsListener.Addr().String()
 }
 
 // openBlobs makes the blob store: the S3 bucket of BlobURL, whose outputs
@@ -323,6 +339,12 @@ func (a *App) Run(ctx context.Context) error {
 		srv.RegisterOnShutdown(a.api.CloseStreams)
 		go func() { serveErr <- srv.Serve(a.listener) }()
 	}
+	var metricsSrv *http.Server
+	if a.metricsListener != nil {
+		metricsSrv = &http.Server{Handler: a.api.MetricsRoutes(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+		go func() { serveErr <- metricsSrv.Serve(a.metricsListener) }()
+	}
 	log.Info("florad started", "addr", a.Addr(), "api", a.listener != nil, "workers", a.cfg.Workers,
 		"database", a.Store.Dialect(), "dev", a.cfg.Dev)
 
@@ -345,6 +367,9 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		})
 	}
+	if metricsSrv != nil {
+		wg.Go(func() { _ = metricsSrv.Shutdown(drain) })
+	}
 	if a.cfg.Workers {
 		wg.Go(func() {
 			if serr := a.river.Stop(drain); serr != nil {
@@ -366,6 +391,9 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) close() {
 	if a.listener != nil {
 		a.listener.Close()
+	}
+	if a.metricsListener != nil {
+		a.metricsListener.Close()
 	}
 	if a.Store != nil {
 		a.Store.Close()

@@ -78,6 +78,9 @@ type Config struct {
 	NoMetrics bool
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
+	// MetricsAddr is where a worker-only process (NoAPI) serves /metrics;
+	// empty for nowhere. A process with the API serves it there.
+	MetricsAddr string
 }
 
 // Defaults of Config.

@@ -201,3 +201,36 @@ func TestMetricsToken(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	require.Nil(t, off.app.Metrics)
 }
+
+// TestMetricsWorkerListener: a worker-only process serves /metrics on
+// --metrics-addr, and the runs it executed are counted there.
+func TestMetricsWorkerListener(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, setupOpts{configure: func(c *app.Config) {
+		c.NoAPI = true
+		c.MetricsAddr = "127.0.0.1:0"
+	}})
+	require.NotEmpty(t, b.app.MetricsAddr())
+	require.Empty(t, b.app.Addr(), "no API listener")
+	r, _, err := b.app.Runs.Create(context.Background(), benchRunParams(b.wsID))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := b.app.Store.RunGetByID(context.Background(), r.ID)
+		require.NoError(t, err)
+		return got.Finished()
+	}, patience, 20*time.Millisecond)
+
+	w := &testBundle{baseURL: "http://" + b.app.MetricsAddr(), http: b.http}
+	s := w.scrape(t, "")
+	require.Equal(t, 1.0, s.value("flora_runs_finished_total", map[string]string{"technique": "prompt-expander", "status": "completed"}))
+	require.Equal(t, 1.0, s.value("flora_run_pickup_seconds", nil))
+
+	// A plain client: the checking one would rightly object that the API
+	// document's listTechniques never answers 404.
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(w.baseURL + "/api/v1/techniques")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the metrics listener serves /metrics only")
+}

@@ -103,6 +103,21 @@ func TestFloraDocumentRequestsAccepted(t *testing.T) {
 		// with the event stream (its own document has that answer).
 		{"prompt-expander", `{"inputs":[{"id":"prompt","type":"text","value":"streamed"}],"mode":"stream"}`, nil},
 	}
+	// FLORA's third input type, where this server can run a video
+	// technique (ffmpeg installed); the input need not exist for the
+	// request to be accepted.
+	status, body := b.send(t, http.MethodGet, "/api/v1/techniques/video-poster", b.key, nil, nil)
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var video struct {
+		Available bool `json:"available"`
+	}
+	require.NoError(t, json.Unmarshal(body, &video))
+	if video.Available {
+		accepted = append(accepted, request{"video-poster",
+			`{"inputs":[{"id":"input_video","type":"videoUrl","value":"` + b.images.URL + `/clip.mp4"}],"mode":"async"}`, nil})
+	} else {
+		t.Log("video-poster is unavailable here (no ffmpeg): FLORA's videoUrl input type is not sent")
+	}
 	var runs [][2]string
 	for _, r := range accepted {
 		path := "/api/v1/techniques/" + r.slug + "/runs"

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -117,6 +119,27 @@ func TestFloraDocumentRequestsAccepted(t *testing.T) {
 			`{"inputs":[{"id":"input_video","type":"videoUrl","value":"` + b.images.URL + `/clip.mp4"}],"mode":"async"}`, nil})
 	} else {
 		t.Log("video-poster is unavailable here (no ffmpeg): FLORA's videoUrl input type is not sent")
+	}
+	// And generated ones: FLORA's request schema filled with random text,
+	// field orders and optional fields.
+	rng := rand.New(rand.NewPCG(7, 11))
+	words := []string{"a", "lighthouse", "猫", "é", "\"quoted\"", "\\", "\n", "🙂", "<b>", "100%", "&", "null"}
+	for i := range 25 {
+		var parts []string
+		for range 1 + rng.IntN(6) {
+			parts = append(parts, words[rng.IntN(len(words))])
+		}
+		value, err := json.Marshal(strings.Join(parts, " "))
+		require.NoError(t, err)
+		fields := []string{`"inputs":[{"type":"text","value":` + string(value) + `,"id":"prompt"}]`, `"mode":"async"`}
+		if rng.IntN(2) == 0 {
+			fields = append(fields, `"idempotency_key":"gen-`+strconv.Itoa(i)+`-`+words[rng.IntN(2)]+`"`)
+		}
+		if rng.IntN(3) == 0 {
+			fields = append(fields, `"callback_url":"`+hook.hookURL()+`"`)
+		}
+		rng.Shuffle(len(fields), func(a, b int) { fields[a], fields[b] = fields[b], fields[a] })
+		accepted = append(accepted, request{"prompt-expander", "{" + strings.Join(fields, ",") + "}", nil})
 	}
 	var runs [][2]string
 	for _, r := range accepted {

@@ -91,3 +91,23 @@ func TestCheckerCatches(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheck is what the checking transport adds to one poll of the
+// app suite.
+func BenchmarkCheck(b *testing.B) {
+	ours, err := Ours()
+	require.NoError(b, err)
+	flora, err := Flora()
+	require.NoError(b, err)
+	c := NewChecker(ours, flora)
+	req, err := http.NewRequest(http.MethodGet, "http://florad.test/api/v1/techniques/x/runs/run_4", nil)
+	require.NoError(b, err)
+	req.Header.Set("Authorization", "Bearer sk_test_x")
+	h := http.Header{"Content-Type": {"application/json"}, "Request-Id": {"req_1"}}
+	x := &Exchange{Req: req, Status: 200, Header: h, RespBody: []byte(`{"run_id":"run_4","technique_id":"tech_x",` +
+		`"status":"completed","progress":100,"created_at":1,"outputs":[{"output_id":"o","type":"text","url":"hi"}],"poll_url":"http://x/y"}`)}
+	for b.Loop() {
+		c.Check(x)
+	}
+	require.Empty(b, c.Failures())
+}

@@ -16,12 +16,20 @@ import (
 var openAPIYAML []byte
 
 // OpenAPIDocument is the OpenAPI document GET /api/v1/openapi.json serves,
-// as JSON; tests validate traffic against it. The server converts it once,
-// in New: it never changes while the binary runs.
-func OpenAPIDocument() ([]byte, error) {
+// as JSON; tests validate traffic against it. A server serves it with its
+// own public URL as the server (servedOpenAPI).
+func OpenAPIDocument() ([]byte, error) { return servedOpenAPI("") }
+
+// servedOpenAPI converts the document to JSON, with publicURL, when set, as
+// its only server: a client generated from it then calls this server. The
+// server converts it once, in New: it never changes while the binary runs.
+func servedOpenAPI(publicURL string) ([]byte, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(openAPIYAML, &doc); err != nil {
 		return nil, fmt.Errorf("openapi.yaml: %w", err)
+	}
+	if publicURL != "" {
+		doc["servers"] = []any{map[string]any{"url": publicURL, "description": "this server"}}
 	}
 	return json.Marshal(doc)
 }

@@ -129,7 +129,7 @@ func New(cfg Config) *Server {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
 		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), closing: make(chan struct{})}
-	s.openAPI, s.openAPIErr = OpenAPIDocument()
+	s.openAPI, s.openAPIErr = servedOpenAPI(cfg.PublicURL)
 	if cfg.Metrics != nil {
 		s.metrics = cfg.Metrics.Handler(cfg.MetricsToken, s.handle(func(http.ResponseWriter, *http.Request) error {
 			return errMetricsUnauthorized()

@@ -2,7 +2,7 @@
 // 12-megapixel photo next to the vips command-line tool doing the same
 // operations on the same file: time per run and peak memory, each tool in
 // processes of its own so that the memory figures are clean. It backs
-// `florad bench-image`.
+// `florad-bench image`.
 package imagebench
 
 import (
@@ -29,7 +29,7 @@ const MemoryLimit = 1 << 30
 // Config says what to measure.
 type Config struct {
 	// Self is the command line that starts this program again, up to and
-	// excluding ChildFlag: e.g. [os.Executable(), "bench-image"]. The
+	// excluding ChildFlag: e.g. [os.Executable(), "image"]. The
 	// program must hand ChildFlag's arguments to ChildMain.
 	Self []string
 	// Dir holds the input (when generated), the outputs and the vips

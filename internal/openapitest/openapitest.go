@@ -434,11 +434,10 @@ func isOurs(req *http.Request) bool {
 // sseChecker checks each event of a stream as the client reads it: its
 // data must be the JSON the document says for its type.
 type sseChecker struct {
-	rc   io.ReadCloser
-	c    *Checker
-	x    *Exchange
-	buf  bytes.Buffer
-	done bool
+	rc  io.ReadCloser
+	c   *Checker
+	x   *Exchange
+	buf bytes.Buffer
 }
 
 func (s *sseChecker) Read(p []byte) (int, error) {

@@ -12,6 +12,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -179,6 +180,49 @@ func (s *Spec) ValidateSchema(name string, data []byte) error {
 		return fmt.Errorf("not JSON: %w", err)
 	}
 	return ref.Value.VisitJSON(v, openapi3.MultiErrors(), openapi3.EnableJSONSchema2020())
+}
+
+// ValidateWebhook checks a webhook florad sent (a callback of
+// startTechniqueRun) against the document: its headers and its body.
+func (s *Spec) ValidateWebhook(header http.Header, body []byte) error {
+	var op *openapi3.Operation
+	for _, item := range s.Doc.Paths.Map() {
+		if item.Post == nil || item.Post.OperationID != "startTechniqueRun" {
+			continue
+		}
+		for _, cb := range item.Post.Callbacks {
+			for _, p := range cb.Value.Map() {
+				op = p.Post
+			}
+		}
+	}
+	if op == nil {
+		return errors.New("the document has no webhook (a callback of startTechniqueRun)")
+	}
+	var errs []error
+	for _, p := range op.Parameters {
+		v := header.Get(p.Value.Name)
+		if v == "" {
+			if p.Value.Required {
+				errs = append(errs, fmt.Errorf("header %s is missing", p.Value.Name))
+			}
+			continue
+		}
+		if err := p.Value.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+			errs = append(errs, fmt.Errorf("header %s: %w", p.Value.Name, err))
+		}
+	}
+	if mt, _, _ := mime.ParseMediaType(header.Get("Content-Type")); !isJSON(mt) {
+		errs = append(errs, fmt.Errorf("content type %q", header.Get("Content-Type")))
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		errs = append(errs, fmt.Errorf("body is not JSON: %w", err))
+	} else if err := op.RequestBody.Value.Content.Get("application/json").Schema.Value.VisitJSON(v,
+		openapi3.MultiErrors(), openapi3.EnableJSONSchema2020()); err != nil {
+		errs = append(errs, fmt.Errorf("body: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 func isJSON(mediaType string) bool {

@@ -111,3 +111,21 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	require.Empty(b, c.Failures())
 }
+
+// TestValidateWebhook: a webhook in the contract's shape passes; a missing
+// signature, a wrong event type or an extra field fails.
+func TestValidateWebhook(t *testing.T) {
+	ours, err := Ours()
+	require.NoError(t, err)
+	good := `{"id":"whd_1","type":"run.failed","api_version":"2026-06-11","created_at":1,"data":{"run_id":"run_1",` +
+		`"run_type":"technique","workspace_id":"ws_1","technique_id":"tech_x","status":"failed","error_code":"input_invalid","error_message":"no"}}`
+	h := http.Header{"Content-Type": {"application/json"}, "Flora-Signature": {"t=1700000000,v1=" + strings.Repeat("ab", 32)},
+		"Flora-Webhook-Id": {"whd_1"}, "Flora-Event": {"run.failed"}}
+	require.NoError(t, ours.ValidateWebhook(h, []byte(good)))
+
+	noSig := h.Clone()
+	noSig.Del("Flora-Signature")
+	require.ErrorContains(t, ours.ValidateWebhook(noSig, []byte(good)), "Flora-Signature")
+	require.Error(t, ours.ValidateWebhook(h, []byte(strings.Replace(good, `"run.failed"`, `"run.done"`, 1))))
+	require.Error(t, ours.ValidateWebhook(h, []byte(strings.Replace(good, `"run_type"`, `"extra":1,"run_type"`, 1))))
+}

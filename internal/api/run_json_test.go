@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/florad/florad/internal/ident"
+	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 )
 
@@ -34,7 +35,22 @@ func (b *testBundle) insertRun(t *testing.T, slug string, inputs []store.RunInpu
 			return err
 		}
 		finish.RunID, finish.At = r.ID, now.UnixMilli()+20
-		r, err = tx.RunFinish(ctx, finish)
+		if r, err = tx.RunFinish(ctx, finish); err != nil {
+			return err
+		}
+		// The run service writes an ended run's final event with its end;
+		// streams of this run stop at it.
+		typ := run.EventFailed
+		if r.Status == store.RunCompleted {
+			typ = run.EventCompleted
+		}
+		data, err := json.Marshal(run.Delta{RunID: r.ID, Status: r.Status, CompletedAt: r.CompletedAt,
+			ChargedCredits: r.ChargedCredits, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage})
+		if err != nil {
+			return err
+		}
+		_, err = tx.RunEventInsert(ctx, &store.RunEventInsertParams{RunID: r.ID, Type: typ, Data: data,
+			CreatedAt: finish.At, Final: true})
 		return err
 	}))
 	return r

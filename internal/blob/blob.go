@@ -22,4 +22,28 @@ type Store interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// URL returns an absolute URL that serves the blob until ttl has passed.
 	URL(ctx context.Context, key string, ttl time.Duration) (string, error)
+	// Delete removes a blob; a blob already gone is no error, so that a
+	// retried cleanup succeeds.
+	Delete(ctx context.Context, key string) error
+	// KeyFromURL recognises a URL this store hands out (whatever its
+	// expiry or signature) and returns its key, so that a run can read its
+	// own blobs instead of fetching them over HTTP. The caller decides
+	// whether the workspace may use that key.
+	KeyFromURL(rawURL string) (key string, ok bool)
+}
+
+// RefPrefix marks a run input value that names a blob of this store (an
+// asset, another run's output) rather than a URL to fetch. Only the run
+// service writes such values, after checking the workspace may read them.
+const RefPrefix = "blob:"
+
+// Ref is the run input value that names key.
+func Ref(key string) string { return RefPrefix + key }
+
+// ParseRef returns the key a Ref names.
+func ParseRef(value string) (key string, ok bool) {
+	if len(value) > len(RefPrefix) && value[:len(RefPrefix)] == RefPrefix {
+		return value[len(RefPrefix):], true
+	}
+	return "", false
 }

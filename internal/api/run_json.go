@@ -32,6 +32,9 @@ type outputJSON struct {
 	OutputID string `json:"output_id"`
 	Type     string `json:"type"`
 	URL      string `json:"url"`
+	// ExpiresAt is when retention removes the output's file; null without
+	// retention (and for an output whose run has not ended).
+	ExpiresAt *int64 `json:"expires_at"`
 }
 
 // runCamelJSON is the same object in the camelCase names of Flora-Version
@@ -53,9 +56,10 @@ type runCamelJSON struct {
 }
 
 type outputCamelJSON struct {
-	OutputID string `json:"outputId"`
-	Type     string `json:"type"`
-	URL      string `json:"url"`
+	OutputID  string `json:"outputId"`
+	Type      string `json:"type"`
+	URL       string `json:"url"`
+	ExpiresAt *int64 `json:"expiresAt"`
 }
 
 // runJSON renders a run; media outputs get fresh signed URLs each time.
@@ -71,7 +75,7 @@ func (s *Server) runJSON(ctx context.Context, r *store.Run) (*runJSON, error) {
 	}
 	if r.Status == store.RunCompleted {
 		for _, o := range r.Outputs {
-			j, err := s.outputJSON(ctx, o)
+			j, err := s.outputJSON(ctx, o, r.CompletedAt)
 			if err != nil {
 				return nil, err
 			}
@@ -81,8 +85,9 @@ func (s *Server) runJSON(ctx context.Context, r *store.Run) (*runJSON, error) {
 	return out, nil
 }
 
-// outputJSON renders an output: text as it is, media as a fresh signed URL.
-func (s *Server) outputJSON(ctx context.Context, o store.RunOutput) (outputJSON, error) {
+// outputJSON renders an output: text as it is, media as a fresh signed URL
+// that expires with retention counted from the run's end (completedAt).
+func (s *Server) outputJSON(ctx context.Context, o store.RunOutput, completedAt *int64) (outputJSON, error) {
 	v := o.Text
 	if o.BlobKey != "" {
 		u, err := s.Blobs.URL(ctx, o.BlobKey, s.OutputURLTTL)
@@ -91,7 +96,11 @@ func (s *Server) outputJSON(ctx context.Context, o store.RunOutput) (outputJSON,
 		}
 		v = u
 	}
-	return outputJSON{OutputID: o.ID, Type: o.Type, URL: v}, nil
+	out := outputJSON{OutputID: o.ID, Type: o.Type, URL: v}
+	if o.BlobKey != "" {
+		out.ExpiresAt = s.Assets.ExpiresAt(completedAt)
+	}
+	return out, nil
 }
 
 func (s *Server) writeRun(w http.ResponseWriter, r *http.Request, status int, run *store.Run) error {

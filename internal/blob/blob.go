@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime"
 	"time"
 )
 
@@ -46,4 +47,25 @@ func ParseRef(value string) (key string, ok bool) {
 		return value[len(RefPrefix):], true
 	}
 	return "", false
+}
+
+// Extension is the file extension a blob of contentType is stored with;
+// the local store serves a file with the type its extension names.
+func Extension(contentType string) string {
+	switch contentType {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	case "image/gif":
+		return ".gif"
+	case "image/webp":
+		return ".webp"
+	case "video/mp4":
+		return ".mp4"
+	}
+	if exts, _ := mime.ExtensionsByType(contentType); len(exts) > 0 {
+		return exts[0]
+	}
+	return ".bin"
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -504,7 +503,7 @@ func (x *execution) store(ctx context.Context, stepID, port string, v processor.
 	if !technique.IsMedia(v.Type) {
 		return store.RunOutput{ID: port, Type: v.Type, Text: v.Text}, nil
 	}
-	key := fmt.Sprintf("runs/%s/%s/%s%s", x.run.ID, stepID, port, extensionFor(v.ContentType))
+	key := fmt.Sprintf("runs/%s/%s/%s%s", x.run.ID, stepID, port, blob.Extension(v.ContentType))
 	n, err := x.e.cfg.Blobs.Put(ctx, key, bytes.NewReader(v.Data), v.ContentType)
 	if err != nil {
 		return store.RunOutput{}, fmt.Errorf("error storing output of step %s: %w", stepID, err)
@@ -512,21 +511,3 @@ func (x *execution) store(ctx context.Context, stepID, port string, v processor.
 	return store.RunOutput{ID: port, Type: v.Type, BlobKey: key, ContentType: v.ContentType, Size: n}, nil
 }
 
-func extensionFor(contentType string) string {
-	switch contentType {
-	case "image/jpeg":
-		return ".jpg"
-	case "image/png":
-		return ".png"
-	case "image/gif":
-		return ".gif"
-	case "image/webp":
-		return ".webp"
-	case "video/mp4":
-		return ".mp4"
-	}
-	if exts, _ := mime.ExtensionsByType(contentType); len(exts) > 0 {
-		return exts[0]
-	}
-	return ".bin"
-}

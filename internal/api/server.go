@@ -30,7 +30,7 @@ type Config struct {
 	Runs       *run.Service
 	Workspaces *workspace.Service
 	// Assets stores and lists uploads, and dates files for retention.
-	Assets *asset.Service
+	Assets     *asset.Service
 	Techniques *technique.Library
 	Verifier   auth.Verifier
 	Blobs      blob.Store

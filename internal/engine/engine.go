@@ -510,4 +510,3 @@ func (x *execution) store(ctx context.Context, stepID, port string, v processor.
 	}
 	return store.RunOutput{ID: port, Type: v.Type, BlobKey: key, ContentType: v.ContentType, Size: n}, nil
 }
-

@@ -91,7 +91,7 @@ type Service struct {
 	// Inputs, when set, resolves media input values that name florad's own
 	// files (asset ids, its blob URLs) before they are checked as URLs.
 	Inputs InputResolver
-	Limits   technique.Limits
+	Limits technique.Limits
 	// Lease is how long an open run may go without a heartbeat from its
 	// owner before the reconciler rescues it. Defaults to LeaseDefault.
 	Lease time.Duration

@@ -32,8 +32,8 @@ type outputJSON struct {
 	OutputID string `json:"output_id"`
 	Type     string `json:"type"`
 	URL      string `json:"url"`
-	// ExpiresAt is when retention removes the output's file; null without
-	// retention (and for an output whose run has not ended).
+	// ExpiresAt is when retention removes the output (its file); null
+	// without retention, and for an output whose run has not ended.
 	ExpiresAt *int64 `json:"expires_at"`
 }
 
@@ -96,11 +96,8 @@ func (s *Server) outputJSON(ctx context.Context, o store.RunOutput, completedAt 
 		}
 		v = u
 	}
-	out := outputJSON{OutputID: o.ID, Type: o.Type, URL: v}
-	if o.BlobKey != "" {
-		out.ExpiresAt = s.Assets.ExpiresAt(completedAt)
-	}
-	return out, nil
+	// Retention empties a run's outputs, text ones too.
+	return outputJSON{OutputID: o.ID, Type: o.Type, URL: v, ExpiresAt: s.Assets.ExpiresAt(completedAt)}, nil
 }
 
 func (s *Server) writeRun(w http.ResponseWriter, r *http.Request, status int, run *store.Run) error {

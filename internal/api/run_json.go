@@ -55,11 +55,12 @@ type runCamelJSON struct {
 	PollURL        string            `json:"pollUrl"`
 }
 
+// outputCamelJSON keeps the older version's shape exactly: expires_at came
+// later.
 type outputCamelJSON struct {
-	OutputID  string `json:"outputId"`
-	Type      string `json:"type"`
-	URL       string `json:"url"`
-	ExpiresAt *int64 `json:"expiresAt"`
+	OutputID string `json:"outputId"`
+	Type     string `json:"type"`
+	URL      string `json:"url"`
 }
 
 // runJSON renders a run; media outputs get fresh signed URLs each time.
@@ -114,7 +115,7 @@ func (s *Server) writeRun(w http.ResponseWriter, r *http.Request, status int, ru
 		ChargedCredits: out.ChargedCredits, ErrorCode: out.ErrorCode, ErrorMessage: out.ErrorMessage,
 		Outputs: make([]outputCamelJSON, 0, len(out.Outputs)), PollURL: out.PollURL}
 	for _, o := range out.Outputs {
-		camel.Outputs = append(camel.Outputs, outputCamelJSON(o))
+		camel.Outputs = append(camel.Outputs, outputCamelJSON{OutputID: o.OutputID, Type: o.Type, URL: o.URL})
 	}
 	writeJSON(w, status, camel)
 	return nil

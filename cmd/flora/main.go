@@ -74,9 +74,9 @@ type cli struct {
 	c *client.Client
 	// connect makes c from the key and base URL, after flags are parsed.
 	connect func() error
-	stdout io.Writer
-	stderr io.Writer
-	json   bool
+	stdout  io.Writer
+	stderr  io.Writer
+	json    bool
 }
 
 func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {

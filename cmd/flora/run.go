@@ -47,6 +47,11 @@ func cmdRun(ctx context.Context, x *cli, fs *flag.FlagSet, args []string) error 
 	if len(inputs) == 0 {
 		return usageErrorf("flora run needs at least one --input ID=VALUE")
 	}
+	for _, in := range inputs {
+		if id, _, ok := strings.Cut(in, "="); !ok || id == "" {
+			return usageErrorf("--input %q: write ID=VALUE or ID=@FILE", in)
+		}
+	}
 	slug := pos[0]
 	if err := x.connect(); err != nil {
 		return err
@@ -102,10 +107,7 @@ func cmdRun(ctx context.Context, x *cli, fs *flag.FlagSet, args []string) error 
 
 // input turns one --input flag into a run input, uploading @FILE media.
 func (x *cli) input(ctx context.Context, t *client.Technique, flagValue string) (client.Input, error) {
-	id, value, ok := strings.Cut(flagValue, "=")
-	if !ok || id == "" {
-		return client.Input{}, usageErrorf("--input %q: write ID=VALUE or ID=@FILE", flagValue)
-	}
+	id, value, _ := strings.Cut(flagValue, "=")
 	var def *client.IO
 	known := make([]string, 0, len(t.Inputs))
 	for i := range t.Inputs {

@@ -13,6 +13,8 @@ type progressBar struct {
 	on    bool
 	drawn bool
 	last  string
+	// status is the last status seen; progress events carry none.
+	status string
 }
 
 const barWidth = 30
@@ -21,6 +23,10 @@ func (p *progressBar) draw(status string, progress int) {
 	if !p.on {
 		return
 	}
+	if status == "" {
+		status = p.status
+	}
+	p.status = status
 	progress = min(max(progress, 0), 100)
 	filled := progress * barWidth / 100
 	line := fmt.Sprintf("\r[%s%s] %3d%% %-9s", strings.Repeat("#", filled), strings.Repeat(" ", barWidth-filled), progress, status)

@@ -249,6 +249,9 @@ func (x *cli) downloadOne(ctx context.Context, o client.Output, dir string) (str
 		return "", fmt.Errorf("error downloading output %s: %w", o.OutputID, err)
 	}
 	path := filepath.Join(dir, o.OutputID+extension(o.URL))
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return "", fmt.Errorf("error saving output %s: %w", o.OutputID, err)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", fmt.Errorf("error saving output %s: %w", o.OutputID, err)
 	}

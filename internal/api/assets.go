@@ -228,3 +228,22 @@ func uploadError(err error, limit int64) error {
 	}
 	return err
 }
+
+// assetLimits adds the workspace's asset figures to GET /workspace's
+// limits: the upload limit, the storage quota (null: none), the bytes used.
+func (s *Server) assetLimits(ctx context.Context, workspaceID string, limits map[string]any) error {
+	if s.Assets == nil {
+		return nil
+	}
+	used, err := s.Assets.StorageUsed(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	limits["max_upload_bytes"] = s.Assets.MaxBytesLimit()
+	limits["storage_used_bytes"] = used
+	limits["storage_quota_bytes"] = nil
+	if s.Assets.QuotaBytes > 0 {
+		limits["storage_quota_bytes"] = s.Assets.QuotaBytes
+	}
+	return nil
+}

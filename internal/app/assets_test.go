@@ -170,6 +170,11 @@ func TestAssetRefusals(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(b.cfg.DataDir, "blobs", "assets", b.wsID, "*"))
 	require.NoError(t, err)
 	require.Len(t, files, 2, "nor a file")
+	w, err := b.client.Workspace(ctx)
+	require.NoError(t, err)
+	require.InDelta(t, 8<<10, w.Limits["storage_used_bytes"], 0)
+	require.InDelta(t, 10<<10, w.Limits["storage_quota_bytes"], 0)
+	require.InDelta(t, 4<<10, w.Limits["max_upload_bytes"], 0)
 
 	// Neither multipart nor JSON.
 	resp, err := b.client.Do(ctx, http.MethodPost, "/api/v1/assets", nil, client.WithHeader("Content-Type", "text/plain"))

@@ -277,6 +277,12 @@ func (s *Service) List(ctx context.Context, p *store.AssetListParams) ([]*store.
 	return s.Store.AssetList(ctx, p)
 }
 
+// StorageUsed is the bytes of the workspace's assets, which the quota
+// counts.
+func (s *Service) StorageUsed(ctx context.Context, workspaceID string) (int64, error) {
+	return s.Store.WorkspaceStorageUsed(ctx, workspaceID)
+}
+
 // ExpiresAt is when retention removes a file made at `at` (unix ms); nil
 // without retention. Assets count from their creation, outputs from their
 // run's end.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,7 +159,11 @@ func (x *cli) follow(ctx context.Context, slug string, r *client.Run, bar bool) 
 	for failures := 0; failures < 5 && !r.Finished(); {
 		stream, err := x.c.Runs.Events(ctx, slug, r.RunID, last)
 		if err != nil {
-			if ctx.Err() != nil || client.AsAPIError(err) != nil && client.AsAPIError(err).Status < 500 {
+			e := client.AsAPIError(err)
+			if e != nil && e.Status == http.StatusTooManyRequests {
+				break // too many streams open: poll instead
+			}
+			if ctx.Err() != nil || e != nil && e.Status < 500 {
 				return r, err
 			}
 			failures++

@@ -354,3 +354,44 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// flora runs cancel ends a run that is still working, refunded.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	s := startFlorad(t, 100, func(c *app.Config) { c.Dev = true })
+
+	r := s.flora(t, nil, "run", "portrait-enhancer", "--input", "input_image="+slow.URL+"/p.png", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var run struct {
+		RunID string `json:"run_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &run))
+
+	r = s.flora(t, nil, "runs", "cancel", "portrait-enhancer", run.RunID, "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var canceled struct {
+		Status    string `json:"status"`
+		ErrorCode string `json:"error_code"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &canceled), r.stdout)
+	require.Equal(t, "failed", canceled.Status)
+	require.Equal(t, "run_canceled", canceled.ErrorCode)
+
+	r = s.flora(t, nil, "workspace", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var w map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &w))
+	require.InDelta(t, 100, w["credit_balance"], 0, "refunded")
+
+	r = s.flora(t, nil, "runs", "cancel", "portrait-enhancer", "run_missing")
+	require.Equal(t, exitInput, r.code, r.stderr)
+}

@@ -3,9 +3,11 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/florad/florad/client"
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/store"
+	"github.com/florad/florad/internal/workspace"
 )
 
 // An uploaded file becomes an asset whose id feeds a run, and that run's
@@ -287,4 +291,48 @@ func TestRetention(t *testing.T) {
 		}))
 		require.Empty(t, left, "no file is left")
 	})
+}
+
+// The retention sweep runs as a periodic River job on the maintenance
+// queue: an asset older than the retention, there when florad starts, is
+// gone (row and file) soon after, with nobody calling anything.
+func TestRetentionJob(t *testing.T) {
+	t.Parallel()
+	var oldKey, oldID, wsID, blobDir string
+	b := setupWith(t, setupOpts{configure: func(c *app.Config) {
+		c.Retention = time.Minute
+		ctx := context.Background()
+		s, err := app.OpenStore(ctx, *c)
+		require.NoError(t, err)
+		defer s.Close()
+		ws, err := (&workspace.Service{Store: s}).Create(ctx, "Old", 0)
+		require.NoError(t, err)
+		wsID, oldID = ws.ID, "asset_old"
+		oldKey = "assets/" + ws.ID + "/asset_old.txt"
+		blobDir = filepath.Join(c.DataDir, "blobs")
+		require.NoError(t, os.MkdirAll(filepath.Join(blobDir, "assets", ws.ID), 0o750))
+		require.NoError(t, os.WriteFile(filepath.Join(blobDir, filepath.FromSlash(oldKey)), []byte("old notes\n"), 0o600))
+		require.NoError(t, s.InTx(ctx, func(tx store.Tx) error {
+			_, err := tx.AssetInsert(ctx, &store.AssetInsertParams{Asset: store.Asset{ID: oldID, WorkspaceID: ws.ID,
+				Type: "documentUrl", ContentType: "text/plain", SizeBytes: 10, BlobKey: oldKey, Fingerprint: "x",
+				CreatedAt: time.Now().Add(-2 * time.Minute).UnixMilli()}})
+			return err
+		}))
+	}})
+	ctx := t.Context()
+	deadline := time.Now().Add(patience)
+	for {
+		_, err := b.app.Store.AssetGet(ctx, wsID, oldID)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		require.NoError(t, err)
+		require.True(t, time.Now().Before(deadline), "the retention job did not delete the old asset")
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err := os.Stat(filepath.Join(blobDir, filepath.FromSlash(oldKey)))
+	require.ErrorIs(t, err, os.ErrNotExist, "its file too")
+	used, err := b.app.Store.WorkspaceStorageUsed(ctx, wsID)
+	require.NoError(t, err)
+	require.Zero(t, used)
 }

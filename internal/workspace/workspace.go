@@ -29,10 +29,10 @@ func (s *Service) now() time.Time {
 
 // NewKey is a key as shown once, at creation.
 type NewKey struct {
-	KeyID         string `json:"key_id"`
-	WorkspaceID   string `json:"workspace_id"`
-	Key           string `json:"key"`
-	WebhookSecret string `json:"webhook_secret"`
+	KeyID            string   `json:"key_id"`
+	WorkspaceID      string   `json:"workspace_id"`
+	Key              string   `json:"key"`
+	WebhookSecret    string   `json:"webhook_secret"`
 	Scopes           []string `json:"scopes"`
 	MaxCreditsPerDay *int64   `json:"max_credits_per_day"`
 }

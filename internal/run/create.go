@@ -21,6 +21,10 @@ type CreateParams struct {
 	Mode           string
 	CallbackURL    string
 	IdempotencyKey string
+	// KeyID is the API key creating the run: its spend of the day counts
+	// the run's credits, refused past MaxCreditsPerDay (nil: no cap).
+	KeyID            string
+	MaxCreditsPerDay *int64
 }
 
 // Create starts a run, or returns the existing run when the idempotency key
@@ -76,6 +80,15 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 			}
 			if err := appendEvent(ctx, tx, r.ID, EventCreated, deltaOf(r), params.CreatedAt); err != nil {
 				return err
+			}
+			if t.Credits > 0 && p.KeyID != "" {
+				// The key's cap is one guarded statement in this
+				// transaction, so concurrent creates never pass it, and
+				// a refusal rolls back the reservation with the rest.
+				if _, err := tx.KeySpendAdd(ctx, &store.KeySpendParams{KeyID: p.KeyID,
+					Day: store.SpendDay(params.CreatedAt), Credits: t.Credits, Cap: p.MaxCreditsPerDay}); err != nil {
+					return err
+				}
 			}
 			if t.Credits > 0 {
 				if _, err = tx.CreditsApply(ctx, &store.CreditsApplyParams{

@@ -56,6 +56,10 @@ type APIKeyUpdateParams struct {
 	ClearCap         bool
 }
 
+// SpendDay is the UTC day of a unix-ms time, in days since the epoch: the
+// period of a key's daily cap.
+func SpendDay(ms int64) int64 { return ms / 86_400_000 }
+
 // KeySpendParams adds a run's credits to what a key spent on Day (UTC days
 // since the epoch), refused when that would pass Cap.
 type KeySpendParams struct {

@@ -54,13 +54,9 @@ func (s *Service) UpdateKey(ctx context.Context, keyID string, scopes []string, 
 	return k, nil
 }
 
-// Day is the UTC day t falls on, in days since the epoch: the period of a
-// key's cap.
-func Day(t time.Time) int64 { return t.UTC().Unix() / 86400 }
-
 // SpentToday is what the key reserved today (UTC).
 func (s *Service) SpentToday(ctx context.Context, keyID string) (int64, error) {
-	return s.Store.KeySpendGet(ctx, keyID, Day(s.now()))
+	return s.Store.KeySpendGet(ctx, keyID, store.SpendDay(s.now().UnixMilli()))
 }
 
 // Create makes a workspace, granting it credits in the same transaction.

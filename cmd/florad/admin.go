@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/webhook"
 	"github.com/florad/florad/internal/workspace"
@@ -25,16 +28,29 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 	asJSON := fs.Bool("json", false, "print JSON")
 	dbURL := fs.String("database-url", os.Getenv("FLORA_DATABASE_URL"), "PostgreSQL URL instead of the data folder (env FLORA_DATABASE_URL)")
 	var (
-		wsName  *string
-		wsID    *string
-		credits *int64
-		overlap *time.Duration
+		wsName    *string
+		wsID      *string
+		credits   *int64
+		overlap   *time.Duration
+		scopes    *string
+		maxPerDay *string
+		subject   *string
 	)
 	switch name {
 	case "workspace create":
 		wsName = fs.String("name", "", "workspace name (required)")
 		credits = fs.Int64("credits", 0, "credits to grant at creation")
-	case "key create", "credits balance":
+	case "key create":
+		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
+		scopes = fs.String("scopes", "", "comma-separated scopes: "+strings.Join(auth.AllScopes(), ", ")+" (default all)")
+		maxPerDay = fs.String("max-credits-per-day", "", "credits the key may spend per UTC day (default no cap)")
+	case "key update":
+		scopes = fs.String("scopes", "", "comma-separated scopes replacing the key's (default unchanged)")
+		maxPerDay = fs.String("max-credits-per-day", "", "credits the key may spend per UTC day, or none to remove the cap (default unchanged)")
+	case "workspace link":
+		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
+		subject = fs.String("clerk-subject", "", "Clerk organization or user id, org_... or user_... (required)")
+	case "credits balance":
 		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
 	case "credits grant":
 		wsID = fs.String("workspace", "", "workspace id, ws_... (required)")
@@ -192,14 +208,74 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		if err := required("workspace", *wsID); err != nil {
 			return err
 		}
-		k, err := svc.CreateKey(ctx, *wsID)
+		var o workspace.KeyOptions
+		if *scopes != "" {
+			if o.Scopes, err = auth.ParseScopes(*scopes); err != nil {
+				return &usageError{"key create: --scopes: " + err.Error()}
+			}
+		}
+		if *maxPerDay != "" {
+			n, err := parseCap(*maxPerDay, false)
+			if err != nil {
+				return &usageError{"key create: " + err.Error()}
+			}
+			o.MaxCreditsPerDay = n
+		}
+		k, err := svc.CreateKeyWith(ctx, *wsID, o)
 		if err != nil {
 			return err
 		}
 		if *asJSON {
 			return printJSON(stdout, k)
 		}
-		fmt.Fprintf(stdout, "key id          %s\nAPI key         %s   (shown once)\nwebhook secret  %s\n", k.KeyID, k.Key, k.WebhookSecret)
+		fmt.Fprintf(stdout, "key id          %s\nAPI key         %s   (shown once)\nwebhook secret  %s\nscopes          %s\ndaily cap       %s\n",
+			k.KeyID, k.Key, k.WebhookSecret, strings.Join(k.Scopes, " "), capText(k.MaxCreditsPerDay))
+	case "key update":
+		if len(pos) != 1 {
+			return &usageError{"key update: give exactly one key id"}
+		}
+		var (
+			newScopes []string
+			newCap    *int64
+			clearCap  bool
+		)
+		if *scopes != "" {
+			if newScopes, err = auth.ParseScopes(*scopes); err != nil {
+				return &usageError{"key update: --scopes: " + err.Error()}
+			}
+		}
+		if *maxPerDay != "" {
+			if newCap, err = parseCap(*maxPerDay, true); err != nil {
+				return &usageError{"key update: " + err.Error()}
+			}
+			clearCap = newCap == nil
+		}
+		if newScopes == nil && *maxPerDay == "" {
+			return &usageError{"key update: give --scopes or --max-credits-per-day"}
+		}
+		k, err := svc.UpdateKey(ctx, pos[0], newScopes, newCap, clearCap)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"key_id": k.ID, "workspace_id": k.WorkspaceID, "scopes": k.Scopes,
+				"max_credits_per_day": k.MaxCreditsPerDay})
+		}
+		fmt.Fprintf(stdout, "key %s: scopes %s, daily cap %s\n", k.ID, strings.Join(k.Scopes, " "), capText(k.MaxCreditsPerDay))
+	case "workspace link":
+		if err := required("workspace", *wsID); err != nil {
+			return err
+		}
+		if err := required("clerk-subject", *subject); err != nil {
+			return err
+		}
+		if err := svc.LinkClerkSubject(ctx, *wsID, *subject); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"workspace_id": *wsID, "clerk_subject": *subject})
+		}
+		fmt.Fprintf(stdout, "Clerk keys of %s now speak for workspace %s\n", *subject, *wsID)
 	case "key revoke":
 		if len(pos) != 1 {
 			return &usageError{"key revoke: give exactly one key id"}
@@ -253,4 +329,27 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		fmt.Fprintf(stdout, "%d\n", balance)
 	}
 	return nil
+}
+
+// parseCap reads --max-credits-per-day: a whole number of credits, or (when
+// none is allowed) "none" for no cap, returned as nil.
+func parseCap(s string, noneAllowed bool) (*int64, error) {
+	if noneAllowed && s == "none" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		if noneAllowed {
+			return nil, fmt.Errorf("--max-credits-per-day: %q is not a whole number of credits or none", s)
+		}
+		return nil, fmt.Errorf("--max-credits-per-day: %q is not a whole number of credits", s)
+	}
+	return &n, nil
+}
+
+func capText(n *int64) string {
+	if n == nil {
+		return "none"
+	}
+	return strconv.FormatInt(*n, 10) + " credits"
 }

@@ -69,6 +69,23 @@ type Config struct {
 	// StreamAuthInterval is how often an open stream checks that its key is
 	// still valid. Defaults to api.StreamAuthIntervalDefault.
 	StreamAuthInterval time.Duration
+	// ClerkSecretKey, when set, turns on Clerk API keys: a bearer token
+	// that is not a local key is verified with Clerk's Backend API at
+	// ClerkAPIURL (default auth.ClerkAPIURLDefault).
+	ClerkSecretKey string
+	ClerkAPIURL    string
+	// ClerkCacheTTL is how long a Clerk verification is reused: 0 means
+	// auth.ClerkCacheTTLDefault, negative means never (every request asks
+	// Clerk).
+	ClerkCacheTTL time.Duration
+	// ClerkTimeout bounds one call to Clerk. Defaults to
+	// auth.ClerkTimeoutDefault.
+	ClerkTimeout time.Duration
+	// ClerkAutoWorkspace makes a workspace, with ClerkStartingCredits, for
+	// a Clerk subject linked to none on its first request; otherwise such
+	// keys get 403 until 'florad workspace link' links the subject.
+	ClerkAutoWorkspace   bool
+	ClerkStartingCredits int64
 	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
 	// Defaults to 60 seconds.
 	ShutdownTimeout time.Duration
@@ -114,6 +131,9 @@ func (c Config) WithDefaults() Config {
 func (c Config) validate() error {
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return errors.New("rate limit and burst: not negative (0 turns the limit off)")
+	}
+	if c.ClerkStartingCredits < 0 {
+		return errors.New("clerk starting credits: not negative")
 	}
 	if c.Concurrency > 1000 {
 		return errors.New("concurrency: at most 1000")

@@ -25,6 +25,10 @@ type Key struct {
 	Expired bool
 	// Expiration is unix milliseconds; nil for a key that never expires.
 	Expiration *int64
+	// FailStatus, when set, answers this key's verifications with that
+	// status (a 5xx outage seen by one key only, for tests that cannot
+	// reach the fake's switches, such as the SDK's).
+	FailStatus int
 }
 
 // Server is the fake. Its zero value is not usable: call Start.
@@ -154,6 +158,10 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if k == nil {
 		writeError(w, http.StatusNotFound, "resource_not_found", "API key not found.")
+		return
+	}
+	if cp.FailStatus != 0 {
+		writeError(w, cp.FailStatus, "internal_clerk_error", "There was an internal error on our servers.")
 		return
 	}
 	expired := cp.Expired || (cp.Expiration != nil && *cp.Expiration <= time.Now().UnixMilli())

@@ -69,10 +69,60 @@ func TestOpenAPIHasEveryRoute(t *testing.T) {
 		require.True(t, documented[op], "route %s is not in the OpenAPI document", op)
 	}
 	for op := range documented {
-		if strings.Contains(op, "/assets") {
-			// The assets routes are built on their own branch.
-			continue
-		}
 		require.True(t, served[op], "the OpenAPI document has %s, which the route table lacks", op)
 	}
+}
+
+// TestOpenAPIScopes: the scope each operation's security requirement names
+// is the one its route needs (routeScopes), and the operations without one
+// are the public routes.
+func TestOpenAPIScopes(t *testing.T) {
+	t.Parallel()
+	raw, err := OpenAPIDocument()
+	require.NoError(t, err)
+	var doc struct {
+		Security []map[string][]string `json:"security"`
+		Paths    map[string]map[string]struct {
+			Security *[]map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	param := regexp.MustCompile(`\{[^}]*\}`)
+	norm := func(p string) string { return param.ReplaceAllString(p, "{}") }
+	want := map[string]string{}
+	for op, scope := range routeScopes {
+		want[norm(op)] = scope
+	}
+	public := map[string]bool{}
+	for op := range publicRoutes {
+		public[norm(op)] = true
+	}
+	checked := 0
+	for path, item := range doc.Paths {
+		if !strings.HasPrefix(path, "/api/v1/") {
+			continue
+		}
+		for method, op := range item {
+			key := norm(strings.ToUpper(method) + " " + path)
+			sec := doc.Security
+			if op.Security != nil {
+				sec = *op.Security
+			}
+			if len(sec) == 0 {
+				require.True(t, public[key], "%s needs no key in the document, but the route needs one", key)
+				continue
+			}
+			scope, ok := want[key]
+			require.True(t, ok, "%s: no scope decision for the route", key)
+			require.Len(t, sec, 1, key)
+			scopes := sec[0]["bearerAuth"]
+			if scope == anyKey {
+				require.Empty(t, scopes, "%s needs any key, the document names %v", key, scopes)
+			} else {
+				require.Equal(t, []string{scope}, scopes, key)
+			}
+			checked++
+		}
+	}
+	require.GreaterOrEqual(t, checked, 12)
 }

@@ -59,6 +59,13 @@ func TestCheckerCatches(t *testing.T) {
 		case "/api/v1/techniques/x/runs/run_4":
 			_, _ = w.Write([]byte(`{"run_id":"run_4","technique_id":"tech_x","status":"pending","progress":0,` +
 				`"created_at":1,"outputs":[],"poll_url":"http://x/y"}`))
+		case "/api/v1/techniques/x/runs/run_5":
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"No run."}}`))
+		case "/api/v1/techniques/x/runs/run_6":
+			// A code the 404 of this operation does not have.
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"No."}}`))
 		default:
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"No route."}}`))
@@ -73,6 +80,8 @@ func TestCheckerCatches(t *testing.T) {
 		"/api/v1/techniques/x/runs/run_2": "does not match the document",
 		"/api/v1/techniques/x/runs/run_3": "does not match the document",
 		"/api/v1/techniques/x/runs/run_4": "",
+		"/api/v1/techniques/x/runs/run_5": "",
+		"/api/v1/techniques/x/runs/run_6": "does not match the document",
 		"/api/v1/nowhere":                 "",
 	} {
 		c := NewChecker(ours, flora)
@@ -105,7 +114,7 @@ func BenchmarkCheck(b *testing.B) {
 	req.Header.Set("Authorization", "Bearer sk_test_x")
 	h := http.Header{"Content-Type": {"application/json"}, "Request-Id": {"req_1"}}
 	x := &Exchange{Req: req, Status: 200, Header: h, RespBody: []byte(`{"run_id":"run_4","technique_id":"tech_x",` +
-		`"status":"completed","progress":100,"created_at":1,"outputs":[{"output_id":"o","type":"text","url":"hi"}],"poll_url":"http://x/y"}`)}
+		`"status":"completed","progress":100,"created_at":1,"outputs":[{"output_id":"o","type":"text","url":"hi","expires_at":null}],"poll_url":"http://x/y"}`)}
 	for b.Loop() {
 		c.Check(x)
 	}

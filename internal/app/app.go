@@ -222,6 +222,7 @@ func (a *App) openBlobs(ctx context.Context, publicURL string) (blobs blob.Store
 // run worker to complete jobs inside our transactions.
 func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, runs *run.Service, eng *engine.Engine,
 	webhooks *webhook.Service, deliverer *webhook.Deliverer) (*river.Client[*sql.Tx], error) {
+	fetch := fetchTimingFor(driver.SupportsListener())
 	workers := river.NewWorkers()
 	river.AddWorker(workers, deliverer)
 	river.AddWorker(workers, &run.Worker[TDriver]{Runs: runs, Executor: eng})
@@ -237,15 +238,15 @@ func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, r
 		// must not come before a run's deadline.
 		RescueStuckJobsAfter: runs.Timeout() + 5*time.Minute,
 		JobTimeout:           -1,
-		FetchCooldown:        20 * time.Millisecond,
-		FetchPollInterval:    250 * time.Millisecond,
+		FetchCooldown:        fetch.cooldown,
+		FetchPollInterval:    fetch.poll,
 		PeriodicJobs:         []*river.PeriodicJob{run.PeriodicReconcile(cfg.RescueAfter / 3)},
 	}
 	if cfg.Workers {
 		// Deliveries have their own queue and workers, so a receiver that
 		// hangs or is down never holds up a run; the reconciler has its
 		// own so that a full runs queue never delays it.
-		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency},
+		riverCfg.Queues = map[string]river.QueueConfig{run.QueueRuns: {MaxWorkers: cfg.Concurrency, FetchPollInterval: fetch.runsPoll},
 			webhook.QueueWebhooks: {MaxWorkers: webhook.WorkersDefault}, run.QueueMaintenance: {MaxWorkers: 1}}
 	}
 	c, err := river.NewClient(driver, riverCfg)
@@ -253,6 +254,32 @@ func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, r
 		return nil, fmt.Errorf("error creating River client: %w", err)
 	}
 	return c, nil
+}
+
+// fetchTiming is how often River's producers look for jobs.
+type fetchTiming struct {
+	// cooldown is the least time between two fetches of a queue: it also
+	// bounds the insert notifications a process sends per queue, and a
+	// queue's throughput (a fetch takes at most the free worker slots).
+	cooldown time.Duration
+	// poll is the fallback poll of every queue; runsPoll that of the runs
+	// queue.
+	poll, runsPoll time.Duration
+}
+
+// fetchTimingFor picks the fetch timing for a driver. With LISTEN/NOTIFY
+// (PostgreSQL), an insert wakes the producers at once, so the cooldown is
+// what a run waits for under load: 2 ms keeps pickup within a few ms at a
+// cost of at most 500 insert notifications a second per process. Without
+// (SQLite), a run is found by polling only (River triggers no local fetch
+// for jobs inserted in a caller's transaction), so the runs queue polls
+// every 25 ms: an idle poll is a write transaction that changes nothing,
+// which costs no flush and about 0.1 ms of the one writer.
+func fetchTimingFor(listener bool) fetchTiming {
+	if listener {
+		return fetchTiming{cooldown: 2 * time.Millisecond, poll: 250 * time.Millisecond, runsPoll: 250 * time.Millisecond}
+	}
+	return fetchTiming{cooldown: 10 * time.Millisecond, poll: 250 * time.Millisecond, runsPoll: 25 * time.Millisecond}
 }
 
 // Addr is the address the API listens on; "" for a worker-only process.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/florad/florad/internal/speedbench"
@@ -32,12 +33,24 @@ func cmdBenchSpeed(ctx context.Context, args []string, stdout, stderr io.Writer)
 	conns := fs.String("conns", "1,8,32", "POST concurrency levels (keep-alive connections)")
 	rounds := fs.Int("rounds", 1, "measure each POST cell this many times, alternating which server goes first")
 	asJSON := fs.Bool("json", false, "print every figure as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to this file")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
 	levels, err := parseInts(*conns)
 	if err != nil {
 		return &usageError{"conns: " + err.Error()}
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	self, err := os.Executable()
 	if err != nil {

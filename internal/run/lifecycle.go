@@ -25,7 +25,7 @@ type Outcome struct {
 func (s *Service) Start(ctx context.Context, runID string, jobID int64) (*store.Run, error) {
 	now := s.now()
 	var r *store.Run
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		var started bool
 		var err error
 		r, started, err = tx.RunStart(ctx, &store.RunStartParams{RunID: runID, JobID: jobID, At: now.UnixMilli(),
@@ -51,7 +51,7 @@ func (s *Service) Heartbeat(ctx context.Context, runID string, jobID int64) erro
 
 func (s *Service) renewLease(ctx context.Context, runID string, jobID int64, from time.Time) error {
 	until := from.Add(s.lease()).UnixMilli()
-	return s.Store.InTx(ctx, func(tx store.Tx) error {
+	return s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		return tx.RunRenewLease(ctx, &store.RunLeaseParams{RunID: runID, JobID: jobID, LeaseUntil: until})
 	})
 }
@@ -73,7 +73,7 @@ func (s *Service) StepsDone(ctx context.Context, runID string) ([]*store.RunStep
 // ErrNotOwner and ErrRunFinished refuse it.
 func (s *Service) RecordStep(ctx context.Context, jobID int64, step *store.RunStep, progress int, announce []store.RunOutput) error {
 	runID := step.RunID
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		if err := tx.RunRenewLease(ctx, &store.RunLeaseParams{RunID: runID, JobID: jobID,
 			LeaseUntil: step.FinishedAt + s.lease().Milliseconds()}); err != nil {
 			return err
@@ -100,7 +100,7 @@ func (s *Service) RecordStep(ctx context.Context, jobID int64, step *store.RunSt
 
 // Progress raises the run's progress (never lowers it) with its event.
 func (s *Service) Progress(ctx context.Context, runID string, progress int) error {
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		return setProgress(ctx, tx, runID, progress, s.now().UnixMilli())
 	})
 	if err != nil {
@@ -176,7 +176,7 @@ func (s *Service) Finish(ctx context.Context, runID string, o Outcome) (*store.R
 // and extra is not run.
 func (s *Service) finish(ctx context.Context, runID string, jobID int64, o Outcome, extra func(tx store.Tx) error) (*store.Run, error) {
 	var out *store.Run
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		cur, err := tx.RunGetByID(ctx, runID)
 		if err != nil {
 			return err

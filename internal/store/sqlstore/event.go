@@ -19,6 +19,9 @@ func (q *queries) RunEventInsert(ctx context.Context, p *store.RunEventInsertPar
 		final = 1
 	}
 	e := &store.RunEvent{RunID: p.RunID, Type: p.Type, Data: p.Data, CreatedAt: p.CreatedAt}
+	if q.d.name() == "postgres" {
+		return q.runEventInsertOneStatement(ctx, p, e, final)
+	}
 	err := q.queryRow(ctx, `UPDATE runs SET event_seq = event_seq + 1
 		WHERE id = ? AND (`+openRun+` OR ? = 1) RETURNING event_seq`, p.RunID, final).Scan(&e.Seq)
 	if err != nil {
@@ -35,6 +38,34 @@ func (q *queries) RunEventInsert(ctx context.Context, p *store.RunEventInsertPar
 		return nil, fmt.Errorf("error recording %s event: %w", p.Type, err)
 	}
 	return e, nil
+}
+
+// RunEventsChannel is the PostgreSQL notification channel on which every
+// committed run event is announced, with the run's id as payload, so that
+// each process's stream hub learns of other processes' events at once.
+const RunEventsChannel = "florad_run_events"
+
+// runEventInsertOneStatement is RunEventInsert in one round trip, for
+// PostgreSQL: numbering, insert and the notification (sent by PostgreSQL
+// at commit, and only if the transaction commits) in one statement. No
+// row means the run is missing or ended, as above.
+func (q *queries) runEventInsertOneStatement(ctx context.Context, p *store.RunEventInsertParams, e *store.RunEvent, final int) (*store.RunEvent, error) {
+	err := q.queryRow(ctx, `WITH n AS (UPDATE runs SET event_seq = event_seq + 1
+		     WHERE id = ?::text AND (`+openRun+` OR ?::int = 1) RETURNING id, event_seq),
+		 i AS (INSERT INTO run_events (run_id, seq, type, data, created_at)
+		     SELECT n.id, n.event_seq, ?::text, ?::text, ?::bigint FROM n RETURNING run_id, seq)
+		 SELECT i.seq FROM i, LATERAL (SELECT pg_notify('`+RunEventsChannel+`', i.run_id)) notified`,
+		p.RunID, final, p.Type, string(p.Data), p.CreatedAt).Scan(&e.Seq)
+	if err == nil {
+		return e, nil
+	}
+	if err = q.scanErr(err); err != store.ErrNotFound {
+		return nil, fmt.Errorf("error recording %s event: %w", p.Type, err)
+	}
+	if _, gerr := q.RunStateGet(ctx, p.RunID); gerr != nil {
+		return nil, fmt.Errorf("error recording %s event: %w", p.Type, gerr)
+	}
+	return nil, fmt.Errorf("error recording %s event of run %s: %w", p.Type, p.RunID, store.ErrRunFinished)
 }
 
 func (q *queries) RunEventList(ctx context.Context, runID string, afterSeq int64, limit int) ([]*store.RunEvent, error) {

@@ -165,6 +165,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	// made first and handed the client once it exists.
 	a.Runs = &run.Service{Store: a.Store, Techniques: a.Techniques, CheckURL: checkURL, Lease: cfg.RescueAfter,
 		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger}
+	if a.Store.PgxPool() != nil {
+		a.Runs.Listener = a.Store
+	}
 	a.Webhooks = &webhook.Service{Store: a.Store}
 	if a.Store.PgxPool() != nil {
 		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer)

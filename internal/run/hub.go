@@ -20,21 +20,30 @@ const eventBatch = 100
 // queue is dropped and the subscriber reads what it missed itself.
 const maxQueued = 1000
 
+// listenPollEvery: while the hub hears other processes' events through
+// the store's listener, it polls only every this many intervals, as a
+// safety net.
+const listenPollEvery = 10
+
 // hub fans the events of a run out to every subscription of this process:
 // one read of the database per run per change, whatever the number of
 // streams watching it. It learns of changes from this process's own writes
-// at once and, for writes of other processes, from one query over all the
-// watched runs every poll interval. Its goroutine runs only while
-// something is watched.
+// at once and, for writes of other processes, from the store's listener
+// (PostgreSQL's LISTEN/NOTIFY: at once) when there is one, and from one
+// query over all the watched runs every poll interval (every
+// listenPollEvery intervals while the listener is connected). Its
+// goroutines run only while something is watched.
 type hub struct {
 	s        *Service
 	interval time.Duration
 
-	mu      sync.Mutex
-	watches map[string]*watch
-	dirty   map[string]struct{}
-	running bool
-	kick    chan struct{}
+	mu         sync.Mutex
+	watches    map[string]*watch
+	dirty      map[string]struct{}
+	running    bool
+	kick       chan struct{}
+	listening  bool               // the listener is connected
+	stopListen context.CancelFunc // stops the listener; nil when none runs
 }
 
 // watch is one run watched by one or more subscriptions.
@@ -100,14 +109,76 @@ func (s *Service) Subscribe(runID string, after int64) *Subscription {
 		w = &watch{last: after, subs: map[*Subscription]struct{}{}}
 		h.watches[runID] = w
 	}
+	// A subscription at or past the hub's position for the run misses
+	// nothing the hub pushes from now on, and whatever the database holds
+	// beyond that position the hub reads once, for all subscriptions: so
+	// opening many streams on a run costs no read per stream. Only one
+	// that starts behind the hub reads what it missed itself.
+	if after >= w.last {
+		sub.synced = true
+		h.dirty[runID] = struct{}{}
+	}
 	w.subs[sub] = struct{}{}
 	start := !h.running
 	h.running = true
+	var listenCtx context.Context
+	if h.stopListen == nil && h.s.Listener != nil {
+		listenCtx, h.stopListen = context.WithCancel(context.Background())
+	}
 	h.mu.Unlock()
+	h.wake() // read what is beyond the hub's position, if anything
 	if start {
 		go h.loop()
 	}
+	if listenCtx != nil {
+		go h.listen(listenCtx)
+	}
 	return sub
+}
+
+// listen keeps the store's listener connected until ctx ends (when
+// nothing is watched any more), reconnecting after a failure; each
+// (re)connection marks every watched run dirty, since what was announced
+// while not listening is lost.
+func (h *hub) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := h.s.Listener.ListenRunEvents(ctx, h.listenReady, h.announced)
+		h.mu.Lock()
+		h.listening = false
+		h.mu.Unlock()
+		if ctx.Err() != nil || errors.Is(err, errors.ErrUnsupported) {
+			return
+		}
+		h.s.logger().Warn("stream hub stopped listening for run events; polling meanwhile", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (h *hub) listenReady() {
+	h.mu.Lock()
+	h.listening = true
+	for id := range h.watches {
+		h.dirty[id] = struct{}{}
+	}
+	h.mu.Unlock()
+	h.wake()
+}
+
+// announced is the listener's news of event seq of runID.
+func (h *hub) announced(runID string, seq int64) {
+	h.mu.Lock()
+	w := h.watches[runID]
+	news := w != nil && seq > w.last
+	if news {
+		h.dirty[runID] = struct{}{}
+	}
+	h.mu.Unlock()
+	if news {
+		h.wake()
+	}
 }
 
 // Close stops the subscription.
@@ -207,18 +278,27 @@ func (h *hub) loop() {
 	// The loop outlives no request: it stops when nothing is watched, so
 	// it needs no context of its own.
 	ctx := context.Background()
+	ticks := 0
 	for {
 		poll := false
 		select {
 		case <-h.kick:
 		case <-t.C:
+			ticks++
 			poll = true
 		}
 		h.mu.Lock()
 		if len(h.watches) == 0 {
 			h.running = false
+			if h.stopListen != nil {
+				h.stopListen()
+				h.stopListen, h.listening = nil, false
+			}
 			h.mu.Unlock()
 			return
+		}
+		if h.listening && ticks%listenPollEvery != 0 {
+			poll = false
 		}
 		ids := make([]string, 0, len(h.watches))
 		for id := range h.watches {

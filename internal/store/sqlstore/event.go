@@ -41,7 +41,7 @@ func (q *queries) RunEventInsert(ctx context.Context, p *store.RunEventInsertPar
 }
 
 // RunEventsChannel is the PostgreSQL notification channel on which every
-// committed run event is announced, with the run's id as payload, so that
+// committed run event is announced, with "<run id> <event number>" as payload, so that
 // each process's stream hub learns of other processes' events at once.
 const RunEventsChannel = "florad_run_events"
 
@@ -54,7 +54,7 @@ func (q *queries) runEventInsertOneStatement(ctx context.Context, p *store.RunEv
 		     WHERE id = ?::text AND (`+openRun+` OR ?::int = 1) RETURNING id, event_seq),
 		 i AS (INSERT INTO run_events (run_id, seq, type, data, created_at)
 		     SELECT n.id, n.event_seq, ?::text, ?::text, ?::bigint FROM n RETURNING run_id, seq)
-		 SELECT i.seq FROM i, LATERAL (SELECT pg_notify('`+RunEventsChannel+`', i.run_id)) notified`,
+		 SELECT i.seq FROM i, LATERAL (SELECT pg_notify('`+RunEventsChannel+`', i.run_id || ' ' || i.seq)) notified`,
 		p.RunID, final, p.Type, string(p.Data), p.CreatedAt).Scan(&e.Seq)
 	if err == nil {
 		return e, nil

@@ -125,8 +125,11 @@ func setProgress(ctx context.Context, tx store.Tx, runID string, progress int, a
 // finish one run. When the run has a callback URL, its webhook delivery and
 // the River job that sends it are inserted in the same transaction too, so
 // the event goes out exactly when the end commits. jobID, when not zero,
-// is the job finishing the run, which must own it.
-func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID int64, o Outcome) (*store.Run, error) {
+// is the job finishing the run, which must own it. extra, when set, runs
+// in tx before the money moves: the credit entry comes last because on
+// PostgreSQL it locks the workspace's row until commit, and every run of
+// the workspace ending meanwhile waits for that lock.
+func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID int64, o Outcome, extra func(tx store.Tx) error) (*store.Run, error) {
 	at := s.now().UnixMilli()
 	p := &store.RunFinishParams{RunID: r.ID, JobID: jobID, Status: o.Status, Outputs: o.Outputs, At: at,
 		ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage}
@@ -147,6 +150,11 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 	}
 	if done.CallbackURL != "" {
 		if _, err := webhook.EnqueueTx(ctx, tx, s.Jobs, done, at); err != nil {
+			return nil, err
+		}
+	}
+	if extra != nil {
+		if err := extra(tx); err != nil {
 			return nil, err
 		}
 	}
@@ -185,13 +193,8 @@ func (s *Service) finish(ctx context.Context, runID string, jobID int64, o Outco
 			out = cur
 			return nil
 		}
-		if out, err = s.finishTx(ctx, tx, cur, jobID, o); err != nil {
-			return err
-		}
-		if extra != nil {
-			return extra(tx)
-		}
-		return nil
+		out, err = s.finishTx(ctx, tx, cur, jobID, o, extra)
+		return err
 	})
 	if errors.Is(err, store.ErrRunFinished) {
 		return s.Store.RunGetByID(ctx, runID)

@@ -204,8 +204,7 @@ func TestStreamReadsDoNotGrowWithStreams(t *testing.T) {
 // (the poll interval here is an hour).
 func TestStreamHearsOtherProcessesAtOnce(t *testing.T) {
 	t.Parallel()
-	var b *testBundle
-	b = setup(t, bundleOpts{postgres: true, noWorkers: true, svc: func(s *run.Service) {
+	b := setup(t, bundleOpts{postgres: true, noWorkers: true, svc: func(s *run.Service) {
 		s.StreamPollInterval = time.Hour
 	}})
 	b.svc.Listener = b.db

@@ -184,7 +184,7 @@ func (b *pgBaseline) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = b.server.Shutdown(ctx)
-	<-b.served
+	<-b.served //nolint:errcheck // http.ErrServerClosed after Shutdown
 	b.store.Close()
 }
 

@@ -46,7 +46,9 @@ const (
 )
 
 // Scenarios lists every scenario in the order they run.
-var Scenarios = []string{ScenarioPickup, ScenarioThroughput, ScenarioStreams, ScenarioPost}
+func Scenarios() []string {
+	return []string{ScenarioPickup, ScenarioThroughput, ScenarioStreams, ScenarioPost}
+}
 
 // Targets of issue 14.
 const (
@@ -97,7 +99,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if len(c.Scenarios) == 0 {
-		c.Scenarios = Scenarios
+		c.Scenarios = Scenarios()
 	}
 	if c.Duration <= 0 {
 		c.Duration = 10 * time.Second
@@ -144,8 +146,8 @@ type Report struct {
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	for _, sc := range cfg.Scenarios {
-		if !slices.Contains(Scenarios, sc) {
-			return nil, fmt.Errorf("unknown scenario %q (known: %v)", sc, Scenarios)
+		if !slices.Contains(Scenarios(), sc) {
+			return nil, fmt.Errorf("unknown scenario %q (known: %v)", sc, Scenarios())
 		}
 	}
 	rep := &Report{Started: time.Now(), Pass: true}
@@ -155,46 +157,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		dbs = append(dbs, DBPostgres)
 	}
 	for _, sc := range cfg.Scenarios {
-		var err error
-		switch sc {
-		case ScenarioPickup:
-			for _, db := range dbs {
-				var r *PickupResult
-				if r, err = b.pickup(ctx, db); err == nil {
-					rep.Pickup = append(rep.Pickup, r)
-					rep.Pass = rep.Pass && r.Pass
-				}
-				if err != nil {
-					break
-				}
-			}
-		case ScenarioThroughput:
-			for _, db := range dbs {
-				var r *ThroughputPair
-				if r, err = b.throughput(ctx, db); err == nil {
-					rep.Throughput = append(rep.Throughput, r)
-					rep.Pass = rep.Pass && r.Pass
-				}
-				if err != nil {
-					break
-				}
-			}
-		case ScenarioStreams:
-			if rep.Streams, err = b.streams(ctx); err == nil {
-				rep.Pass = rep.Pass && rep.Streams.Pass
-			}
-		case ScenarioPost:
-			if cfg.PostgresURL == "" {
-				rep.Skipped = append(rep.Skipped, "post: needs PostgreSQL (--database-url or FLORA_TEST_DATABASE_URL)")
-				continue
-			}
-			if rep.Post, err = b.post(ctx); err == nil {
-				for _, r := range rep.Post {
-					rep.Pass = rep.Pass && r.Pass
-				}
-			}
-		}
-		if err != nil {
+		if err := b.scenario(ctx, sc, dbs); err != nil {
 			return rep, fmt.Errorf("%s: %w", sc, err)
 		}
 	}
@@ -202,6 +165,53 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Skipped = append(rep.Skipped, "PostgreSQL pickup and throughput: no database URL")
 	}
 	return rep, nil
+}
+
+// scenario measures one scenario into the report, on each database it
+// applies to.
+func (b *bench) scenario(ctx context.Context, sc string, dbs []string) error {
+	rep := b.rep
+	switch sc {
+	case ScenarioPickup:
+		for _, db := range dbs {
+			r, err := b.pickup(ctx, db)
+			if err != nil {
+				return err
+			}
+			rep.Pickup = append(rep.Pickup, r)
+			rep.Pass = rep.Pass && r.Pass
+		}
+	case ScenarioThroughput:
+		for _, db := range dbs {
+			r, err := b.throughput(ctx, db)
+			if err != nil {
+				return err
+			}
+			rep.Throughput = append(rep.Throughput, r)
+			rep.Pass = rep.Pass && r.Pass
+		}
+	case ScenarioStreams:
+		r, err := b.streams(ctx)
+		if err != nil {
+			return err
+		}
+		rep.Streams = r
+		rep.Pass = rep.Pass && r.Pass
+	case ScenarioPost:
+		if b.cfg.PostgresURL == "" {
+			rep.Skipped = append(rep.Skipped, "post: needs PostgreSQL (--database-url or FLORA_TEST_DATABASE_URL)")
+			return nil
+		}
+		rows, err := b.post(ctx)
+		if err != nil {
+			return err
+		}
+		rep.Post = rows
+		for _, r := range rows {
+			rep.Pass = rep.Pass && r.Pass
+		}
+	}
+	return nil
 }
 
 // Databases.

@@ -212,80 +212,87 @@ func (b *bench) riverThroughput(ctx context.Context, kind string, procs int) (Th
 			return Throughput{}, err
 		}
 	}
-	type span struct{ first, last time.Time }
-	spans := make([]span, procs)
-	counts := make([]int, procs)
+	first, last, cpu, err := b.drainRiver(ctx, clients)
+	if err != nil {
+		return Throughput{}, err
+	}
+	el := last.Sub(first)
+	return Throughput{Workers: procs, Jobs: b.cfg.Runs, Elapsed: el, PerSecond: float64(b.cfg.Runs) / el.Seconds(), CPU: cpu}, nil
+}
+
+// drainRiver starts the clients and waits until they have completed the
+// backlog, returning the first attempt's and the last completion's times
+// and the CPU used meanwhile.
+func (b *bench) drainRiver(ctx context.Context, clients []*river.Client[*sql.Tx]) (first, last time.Time, cpu loadbench.CPUUsage, err error) {
+	sp := &jobSpan{want: b.cfg.Runs, done: make(chan struct{})}
 	var wg sync.WaitGroup
-	done := make(chan struct{})
-	var closeOnce sync.Once
-	finish := func() { closeOnce.Do(func() { close(done) }) }
-	var mu sync.Mutex
-	total := 0
-	for i, c := range clients {
+	stop := make(chan struct{})
+	for _, c := range clients {
 		ch, cancel := c.SubscribeConfig(&river.SubscribeConfig{ChanSize: b.cfg.Runs + 100, Kinds: []river.EventKind{river.EventKindJobCompleted}})
 		defer cancel()
 		wg.Go(func() {
 			for {
 				select {
-				case <-done:
+				case <-stop:
 					return
 				case ev := <-ch:
-					if ev == nil || ev.Job == nil || ev.Job.AttemptedAt == nil || ev.Job.FinalizedAt == nil {
-						continue
-					}
-					if spans[i].first.IsZero() || ev.Job.AttemptedAt.Before(spans[i].first) {
-						spans[i].first = *ev.Job.AttemptedAt
-					}
-					if ev.Job.FinalizedAt.After(spans[i].last) {
-						spans[i].last = *ev.Job.FinalizedAt
-					}
-					counts[i]++
-					mu.Lock()
-					total++
-					if total == b.cfg.Runs {
-						finish()
-					}
-					mu.Unlock()
+					sp.add(ev)
 				}
 			}
 		})
 	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
 	cpu0 := loadbench.TakeCPUSnapshot()
 	for _, c := range clients {
 		if err := c.Start(context.WithoutCancel(ctx)); err != nil {
-			return Throughput{}, err
+			return first, last, cpu, err
 		}
 	}
+	defer func() {
+		for _, c := range clients {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = c.Stop(stopCtx)
+			cancel()
+		}
+	}()
 	select {
-	case <-done:
+	case <-sp.done:
 	case <-time.After(5 * time.Minute):
-		finish()
-		wg.Wait()
-		return Throughput{}, fmt.Errorf("River jobs still open after 5 minutes (%d done)", total)
+		return first, last, cpu, errors.New("bare River: jobs still open after 5 minutes")
 	case <-ctx.Done():
-		finish()
-		wg.Wait()
-		return Throughput{}, ctx.Err()
+		return first, last, cpu, ctx.Err()
 	}
-	wg.Wait()
-	cpu := loadbench.TakeCPUSnapshot().Since(cpu0)
-	for _, c := range clients {
-		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = c.Stop(stop)
-		cancel()
+	cpu = loadbench.TakeCPUSnapshot().Since(cpu0)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.first, sp.last, cpu, nil
+}
+
+// jobSpan collects River's completions: the first attempt, the last
+// completion, and done closed when want jobs have completed.
+type jobSpan struct {
+	mu          sync.Mutex
+	first, last time.Time
+	n, want     int
+	done        chan struct{}
+}
+
+func (s *jobSpan) add(ev *river.Event) {
+	if ev == nil || ev.Job == nil || ev.Job.AttemptedAt == nil || ev.Job.FinalizedAt == nil {
+		return
 	}
-	var first, last time.Time
-	for _, sp := range spans {
-		if sp.first.IsZero() {
-			continue
-		}
-		if first.IsZero() || sp.first.Before(first) {
-			first = sp.first
-		}
-		if sp.last.After(last) {
-			last = sp.last
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.first.IsZero() || ev.Job.AttemptedAt.Before(s.first) {
+		s.first = *ev.Job.AttemptedAt
 	}
-	el := last.Sub(first)
-	return Throughput{Workers: procs, Jobs: b.cfg.Runs, Elapsed: el, PerSecond: float64(b.cfg.Runs) / el.Seconds(), CPU: cpu}, nil
+	if ev.Job.FinalizedAt.After(s.last) {
+		s.last = *ev.Job.FinalizedAt
+	}
+	if s.n++; s.n == s.want {
+		close(s.done)
+	}
 }

@@ -4,22 +4,24 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/florad/florad/internal/speedbench"
 )
 
-// cmdBenchSpeed measures what users wait for (internal/speedbench): pickup,
+// cmdSpeed measures what users wait for (internal/speedbench): pickup,
 // runs per second beside bare River, many open streams, POST on
 // PostgreSQL beside a bare handler. It exits 1 when a target is missed.
-func cmdBenchSpeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdSpeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getenv(speedbench.ChildEnv) != "" {
 		return speedbench.ChildMain()
 	}
-	fs := flag.NewFlagSet("bench-speed", flag.ContinueOnError)
+	fs := flag.NewFlagSet("speed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbURL := fs.String("database-url", os.Getenv("FLORA_TEST_DATABASE_URL"),
 		"PostgreSQL admin URL; each measurement creates and drops a database of its own there (default $FLORA_TEST_DATABASE_URL; empty: SQLite only)")
@@ -34,8 +36,13 @@ func cmdBenchSpeed(ctx context.Context, args []string, stdout, stderr io.Writer)
 	rounds := fs.Int("rounds", 1, "measure each POST cell this many times, alternating which server goes first")
 	asJSON := fs.Bool("json", false, "print every figure as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark to this file")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	for _, sc := range splitList(*scenarios) {
+		if !slices.Contains(speedbench.Scenarios(), sc) {
+			return &usageError{fmt.Sprintf("scenarios: %q is none of %v", sc, speedbench.Scenarios())}
+		}
 	}
 	levels, err := parseInts(*conns)
 	if err != nil {
@@ -59,7 +66,7 @@ func cmdBenchSpeed(ctx context.Context, args []string, stdout, stderr io.Writer)
 	rep, err := speedbench.Run(ctx, speedbench.Config{
 		PostgresURL: *dbURL, Scenarios: splitList(*scenarios), Duration: *duration, CreateRate: *rate, Runs: *runs,
 		Concurrency: *concurrency, Streams: *streams, StreamRuns: *streamRuns, Conns: levels, Rounds: *rounds,
-		ChildCommand: []string{self, "bench-speed"}, Progress: stderr,
+		ChildCommand: []string{self, "speed"}, Progress: stderr,
 	})
 	if err != nil {
 		return err
@@ -73,7 +80,7 @@ func cmdBenchSpeed(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if !rep.Pass {
-		return errors.New("bench-speed: some targets were missed")
+		return errors.New("speed: some targets were missed")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/store"
 )
 
@@ -34,7 +35,9 @@ const listenPollEvery = 10
 // listenPollEvery intervals while the listener is connected). Its
 // goroutines run only while something is watched.
 type hub struct {
-	s        *Service
+	s *Service
+	// id names this process's hub in announcements, so it ignores its own.
+	id       string
 	interval time.Duration
 
 	mu         sync.Mutex
@@ -55,7 +58,7 @@ type watch struct {
 
 func (s *Service) events() *hub {
 	s.hubOnce.Do(func() {
-		s.hub = &hub{s: s, interval: s.StreamPollInterval, watches: map[string]*watch{}, dirty: map[string]struct{}{},
+		s.hub = &hub{s: s, id: ident.New("hub_", time.Now()), interval: s.StreamPollInterval, watches: map[string]*watch{}, dirty: map[string]struct{}{},
 			kick: make(chan struct{}, 1)}
 		if s.hub.interval <= 0 {
 			s.hub.interval = StreamPollIntervalDefault
@@ -64,9 +67,18 @@ func (s *Service) events() *hub {
 	return s.hub
 }
 
-// notify tells the hub that runID has new events, after their commit.
+// notify tells the hub that runID has new events, after their commit,
+// and, through the listener, the other processes.
 func (s *Service) notify(runID string) {
 	h := s.events()
+	if s.Listener != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.Listener.AnnounceRunEvents(ctx, h.id, runID); err != nil {
+			// Other processes' polls find the events a little later.
+			s.logger().Warn("error announcing run events", "run_id", runID, "error", err)
+		}
+		cancel()
+	}
 	h.mu.Lock()
 	_, watched := h.watches[runID]
 	if watched {
@@ -167,11 +179,13 @@ func (h *hub) listenReady() {
 	h.wake()
 }
 
-// announced is the listener's news of event seq of runID.
-func (h *hub) announced(runID string, seq int64) {
+// announced is the listener's news of runID from the hub named from.
+func (h *hub) announced(from, runID string) {
+	if from == h.id {
+		return // this process's own writes reached the hub already
+	}
 	h.mu.Lock()
-	w := h.watches[runID]
-	news := w != nil && seq > w.last
+	_, news := h.watches[runID]
 	if news {
 		h.dirty[runID] = struct{}{}
 	}

@@ -199,7 +199,8 @@ func TestStreamReadsDoNotGrowWithStreams(t *testing.T) {
 	})
 }
 
-// TestStreamHearsOtherProcessesAtOnce: on PostgreSQL, with a listener,
+// TestStreamHearsOtherProcessesAtOnce: on PostgreSQL, with a listener on
+// both sides (the writer announces, the reader listens),
 // another process's event reaches a subscription at once, without any poll
 // (the poll interval here is an hour).
 func TestStreamHearsOtherProcessesAtOnce(t *testing.T) {
@@ -209,7 +210,7 @@ func TestStreamHearsOtherProcessesAtOnce(t *testing.T) {
 	}})
 	b.svc.Listener = b.db
 	r := b.create(t, "written elsewhere")
-	other := &run.Service{Store: b.db, Techniques: b.svc.Techniques, Jobs: b.river}
+	other := &run.Service{Store: b.db, Techniques: b.svc.Techniques, Jobs: b.river, Listener: b.db}
 
 	sub := b.svc.Subscribe(r.ID, 1)
 	defer sub.Close()

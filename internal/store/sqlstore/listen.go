@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -17,7 +16,7 @@ var _ store.RunEventListener = (*Store)(nil)
 // ListenRunEvents implements store.RunEventListener on PostgreSQL, on a
 // connection of its own outside the pool (a LISTEN holds its connection
 // for as long as it listens). On SQLite it returns errors.ErrUnsupported.
-func (s *Store) ListenRunEvents(ctx context.Context, ready func(), fn func(runID string, seq int64)) error {
+func (s *Store) ListenRunEvents(ctx context.Context, ready func(), fn func(from, runID string)) error {
 	if s.pool == nil {
 		return errors.ErrUnsupported
 	}
@@ -35,11 +34,23 @@ func (s *Store) ListenRunEvents(ctx context.Context, ready func(), fn func(runID
 		if err != nil {
 			return fmt.Errorf("error waiting for run events: %w", err)
 		}
-		runID, seqText, ok := strings.Cut(n.Payload, " ")
-		seq, perr := strconv.ParseInt(seqText, 10, 64)
-		if !ok || perr != nil {
+		from, runID, ok := strings.Cut(n.Payload, " ")
+		if !ok {
 			continue
 		}
-		fn(runID, seq)
+		fn(from, runID)
 	}
+}
+
+// AnnounceRunEvents implements store.RunEventListener on PostgreSQL: one
+// statement in a transaction of its own that writes nothing, so its commit
+// flushes nothing while it holds PostgreSQL's notification lock.
+func (s *Store) AnnounceRunEvents(ctx context.Context, from, runID string) error {
+	if s.pool == nil {
+		return errors.ErrUnsupported
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, RunEventsChannel, from+" "+runID); err != nil {
+		return fmt.Errorf("error announcing run events: %w", err)
+	}
+	return nil
 }

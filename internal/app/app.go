@@ -277,7 +277,7 @@ type fetchTiming struct {
 // database-wide lock from a notifying transaction's commit through its
 // flush, so notifying creates commit one at a time. 10 ms keeps a NOTIFY on
 // every create up to 100 creates a second per process (pickup at once) and
-// caps them beyond; 2 ms measured POST at 8 and 32 connections 10-50% below
+// caps them beyond; 2 ms measured POST at 8 and 32 connections 5-28% below
 // 10 ms. Without (SQLite), a run is found by polling only (River triggers no
 // local fetch for jobs inserted in a caller's transaction), so the runs
 // queue polls every 25 ms: an idle poll is a write transaction that changes

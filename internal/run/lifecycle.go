@@ -167,14 +167,17 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 	} else {
 		entry.Kind, entry.Amount = store.LedgerRefund, r.Credits
 	}
-	if _, err := tx.CreditsApply(ctx, entry); err != nil {
-		return nil, fmt.Errorf("error settling credits of run %s: %w", r.ID, err)
-	}
 	if entry.Kind == store.LedgerRefund && r.KeyID != "" {
-		// What the key was refunded it may spend again that day.
+		// What the key was refunded it may spend again that day. The key's
+		// row is locked before the workspace's, as a create locks them:
+		// the other order deadlocks against concurrent creates on
+		// PostgreSQL.
 		if err := tx.KeySpendRefund(ctx, r.KeyID, store.SpendDay(r.CreatedAt), r.Credits); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := tx.CreditsApply(ctx, entry); err != nil {
+		return nil, fmt.Errorf("error settling credits of run %s: %w", r.ID, err)
 	}
 	return done, nil
 }

@@ -89,7 +89,7 @@ func TestSpeedEndToEnd(t *testing.T) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+	if err != nil && (!errors.As(err, &exit) || exit.ExitCode() != 1) {
 		t.Fatalf("florad-bench speed: %v\n%s", err, stderr.String())
 	}
 	var rep struct {

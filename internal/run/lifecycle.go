@@ -159,14 +159,16 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 	} else {
 		entry.Kind, entry.Amount = store.LedgerRefund, r.Credits
 	}
-	if _, err := tx.CreditsApply(ctx, entry); err != nil {
-		return nil, fmt.Errorf("error settling credits of run %s: %w", r.ID, err)
-	}
 	if entry.Kind == store.LedgerRefund && r.KeyID != "" {
-		// What the key was refunded it may spend again that day.
+		// What the key was refunded it may spend again that day. Its row
+		// is locked before the workspace's, in the order a create takes
+		// them, so that a refund and a create never deadlock.
 		if err := tx.KeySpendRefund(ctx, r.KeyID, store.SpendDay(r.CreatedAt), r.Credits); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := tx.CreditsApply(ctx, entry); err != nil {
+		return nil, fmt.Errorf("error settling credits of run %s: %w", r.ID, err)
 	}
 	return done, nil
 }

@@ -27,6 +27,8 @@ func (s *Server) routes() chi.Router {
 	get(r, "/healthz", s.handle(s.healthz))
 	get(r, "/readyz", s.handle(s.readyz))
 	get(r, "/files/*", s.handle(s.fileGet))
+	get(r, "/console", s.handle(s.consoleRedirect))
+	get(r, "/console/*", s.handle(s.consoleGet))
 
 	// Every /api/v1 route authenticates, then counts against the rate limit.
 	api := func(authenticate func(http.Handler) http.Handler) chi.Middlewares {

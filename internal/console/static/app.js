@@ -386,5 +386,8 @@ function route() {
 
 document.getElementById('signout').addEventListener('click', () => signOut('Signed out.'));
 window.addEventListener('hashchange', route);
+window.addEventListener('florad:run-ended', () => {
+  if (api) api.get('workspace').then(showWho).catch(() => { /* the header keeps the last balance */ });
+});
 if (signedIn()) api.get('workspace').then(showWho).catch((err) => { if (err.status === 401) signOut('The API refused the key: sign in again.'); });
 route();

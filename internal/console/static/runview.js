@@ -122,7 +122,11 @@ export function mountRun(container, api, technique, run, { inputs } = {}) {
     }
     cancel.hidden = final.has(state.status);
     renderOutputs();
-    if (was !== state.status && final.has(state.status)) announce(`Run ${state.status}.`);
+    if (was !== state.status && final.has(state.status)) {
+      announce(`Run ${state.status}.`);
+      // The balance moved: the header shows it.
+      window.dispatchEvent(new CustomEvent('florad:run-ended'));
+    }
   }
 
   function addEvent(ev) {

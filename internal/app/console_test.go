@@ -54,6 +54,10 @@ type browser struct {
 
 	mu     sync.Mutex
 	errors []string
+	// expected are messages a test provoked on purpose (a refused key's
+	// 401): each matches, by substring, one message that is then not an
+	// error.
+	expected []string
 }
 
 // newBrowser starts chromium with a window of width×height and a fresh
@@ -111,7 +115,32 @@ func newBrowser(t *testing.T, base string, width, height int, mobile bool) *brow
 func (b *browser) report(format string, args ...any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.errors = append(b.errors, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	for i, e := range b.expected {
+		if strings.Contains(msg, e) {
+			b.expected = append(b.expected[:i], b.expected[i+1:]...)
+			return
+		}
+	}
+	b.errors = append(b.errors, msg)
+}
+
+// waitExpected waits for the expected messages to arrive: the console's
+// events come on their own connection, after the page has moved on.
+func (b *browser) waitExpected(t *testing.T) {
+	t.Helper()
+	waitFor(t, patience, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.expected) == 0
+	}, "the expected console messages never came")
+}
+
+// expect lets one console message containing substr through.
+func (b *browser) expect(substr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.expected = append(b.expected, substr)
 }
 
 // requireNoErrors fails on anything the pages reported so far.
@@ -122,6 +151,11 @@ func (b *browser) requireNoErrors() {
 	if len(b.errors) > 0 {
 		b.t.Errorf("the browser reported errors:\n%s", strings.Join(b.errors, "\n"))
 		b.errors = nil
+	}
+	// A provoked message that never came means the listener is deaf.
+	if len(b.expected) > 0 {
+		b.t.Errorf("the browser never reported the expected %q", b.expected)
+		b.expected = nil
 	}
 }
 
@@ -221,6 +255,7 @@ func (b *browser) signIn(t *testing.T, key string) {
 	t.Helper()
 	b.open(t, "#/techniques")
 	b.waitJS(t, `document.activeElement && document.activeElement.id === 'api-key'`, "the key field to have the focus")
+	evalJS[string](t, b, `document.querySelector('#api-key').value = ''`)
 	b.run(t, chromedp.SendKeys(chromedp.CSS("#api-key"), key+kb.Enter))
 	b.waitJS(t, `document.querySelectorAll('#techniques article').length > 0`, "the catalog")
 }
@@ -259,6 +294,20 @@ func TestConsole(t *testing.T) {
 			t.FailNow()
 		}
 	}
+
+	step("a wrong key is refused", func(t *testing.T) {
+		// Chromium logs every 4xx answer as a failed load.
+		br.expect("status of 401")
+		br.open(t, "#/techniques")
+		br.waitJS(t, `document.activeElement && document.activeElement.id === 'api-key'`, "the key field to have the focus")
+		br.run(t, chromedp.SendKeys(chromedp.CSS("#api-key"), "sk_live_not-a-key"+kb.Enter))
+		br.waitJS(t, `/invalid_api_key/.test((document.querySelector('#signin [role=alert]') || {}).textContent)`,
+			"the refusal to show")
+		require.True(t, evalJS[bool](t, br, `sessionStorage.length === 0 && document.querySelector('#nav').hidden`),
+			"nothing kept, no navigation")
+		br.waitExpected(t)
+		br.screenshot(t, "signin-refused")
+	})
 
 	step("sign in", func(t *testing.T) {
 		br.signIn(t, tb.key)

@@ -406,6 +406,25 @@ func TestConsole(t *testing.T) {
 		br.screenshot(t, "run-canceled")
 	})
 
+	step("preview a video run's outputs", func(t *testing.T) {
+		for _, bin := range []string{"ffmpeg", "ffprobe"} {
+			if _, err := exec.LookPath(bin); err != nil {
+				t.Skipf("%s is not installed; the video models need it", bin)
+			}
+		}
+		videoURL := serveLongVideo(t)
+		br.goTo(t, "#/techniques/video-preview")
+		br.waitJS(t, `document.querySelector('#in-input_video')`, "the video input")
+		br.run(t, chromedp.SendKeys(chromedp.CSS("#in-input_video"), videoURL),
+			chromedp.Click(chromedp.CSS("#run-button")))
+		br.waitJS(t, `document.querySelector('#run-status[data-status=completed]')`, "the video run to complete")
+		br.waitJS(t, `(() => { const i = document.querySelector('[data-output=preview_animation] img'); return i && i.complete && i.naturalWidth === 320 })()`,
+			"the GIF preview, 320 px wide")
+		br.waitJS(t, `(() => { const v = document.querySelector('[data-output=preview_clip] video'); return v && !v.error && v.readyState >= 1 && v.videoWidth === 640 })()`,
+			"the MP4 clip's metadata in its player")
+		br.screenshot(t, "playground-video")
+	})
+
 	step("page through the history", func(t *testing.T) {
 		for i := range 23 {
 			_, err := tb.client.Runs.Create(ctx, "prompt-expander", promptRun(fmt.Sprintf("history %d", i)))

@@ -496,7 +496,16 @@ func TestConsole(t *testing.T) {
 		} else {
 			require.Contains(t, br.text(t, "#key-facts"), "does not report key scopes")
 		}
-		require.Positive(t, countJS(t, br, "#ledger tbody tr"))
+		require.Equal(t, 20, countJS(t, br, "#ledger tbody tr"), "a full first page")
+		require.Equal(t, "led_1", br.text(t, "#ledger tbody td"), "oldest first")
+		// The newest entries: the last page ends with the balance.
+		entries := tb.ledger(t, tb.wsID)
+		br.run(t, chromedp.Click(chromedp.CSS("#ledger-last")))
+		br.waitJS(t, fmt.Sprintf(`document.querySelector('#ledger-page').textContent.startsWith('Page %d ')`, (len(entries)+19)/20),
+			"the last ledger page")
+		lastRow := evalJS[[]string](t, br, `[...document.querySelectorAll('#ledger tbody tr:last-child td')].map((td) => td.textContent)`)
+		require.Equal(t, fmt.Sprintf("led_%d", entries[len(entries)-1].Seq), lastRow[0])
+		require.Equal(t, fmt.Sprint(tb.balance(t, tb.wsID)), lastRow[3], "balance after the newest entry")
 		br.screenshot(t, "workspace")
 	})
 

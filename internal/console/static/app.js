@@ -258,9 +258,26 @@ async function workspacePage() {
         if (next) cursors[at + 1] = next;
         const prev = h('button', { type: 'button', class: 'secondary', disabled: at === 0 }, 'Previous page');
         const nxt = h('button', { type: 'button', class: 'secondary', disabled: !next }, 'Next page');
+        const last = h('button', { type: 'button', class: 'secondary', id: 'ledger-last', disabled: !next }, 'Newest entries');
         prev.addEventListener('click', () => { at--; load(); });
         nxt.addEventListener('click', () => { at++; load(); });
-        fill(pager, prev, h('span', {}, `Page ${at + 1} (oldest first)`), nxt);
+        last.addEventListener('click', () => toNewest());
+        fill(pager, prev, h('span', { id: 'ledger-page' }, `Page ${at + 1} (oldest first)`), nxt, last);
+      } catch (err) { failed(ledger, err); }
+    };
+    // The ledger pages oldest first: the newest entries are on the last
+    // page, reached by following the cursors (without rendering each page).
+    const toNewest = async () => {
+      try {
+        for (;;) {
+          const res = await api.get('workspace/ledger', { limit: 20, cursor: cursors[at] });
+          const next = res.meta && res.meta.next_cursor;
+          if (!next) break;
+          cursors[at + 1] = next;
+          at++;
+        }
+        await load();
+        announce(`Page ${at + 1}, the newest entries.`);
       } catch (err) { failed(ledger, err); }
     };
     await load();

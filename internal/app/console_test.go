@@ -313,6 +313,13 @@ func TestConsole(t *testing.T) {
 		br.signIn(t, tb.key)
 		br.requireLabelled(t)
 		require.Contains(t, br.text(t, "#who"), "1000 credits")
+		// Keyboard: each page puts the focus on its content; the skip link
+		// does too, and leaves the page where it is; Tab goes on from there.
+		require.Equal(t, "main", evalJS[string](t, br, `document.activeElement.id`))
+		br.run(t, chromedp.Focus(chromedp.CSS(".skip")), chromedp.KeyEvent(kb.Enter))
+		br.waitJS(t, `document.activeElement.id === 'main' && location.hash === '#/techniques'`, "the focus on the content")
+		br.run(t, chromedp.KeyEvent(kb.Tab))
+		require.Equal(t, "tech-search", evalJS[string](t, br, `document.activeElement.id`), "then the search field")
 		br.screenshot(t, "techniques")
 	})
 

@@ -402,6 +402,12 @@ function route() {
 }
 
 document.getElementById('signout').addEventListener('click', () => signOut('Signed out.'));
+// The skip link moves the focus to the page's content; its #main must not
+// reach the hash router.
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
 window.addEventListener('hashchange', route);
 window.addEventListener('florad:run-ended', () => {
   if (api) api.get('workspace').then(showWho).catch(() => { /* the header keeps the last balance */ });

@@ -361,6 +361,14 @@ func TestConsole(t *testing.T) {
 			require.Equal(t, 1, countJS(t, br, fmt.Sprintf(`#run-timeline [data-type=%q]`, typ)), "one %s", typ)
 		}
 		require.Contains(t, br.text(t, `[data-fact=Charged]`), "5 credits")
+		require.Positive(t, countJS(t, br, `#run-timeline [data-type="run.progress"]`), "progress events")
+		// Copy: to the clipboard, or, where the page may not write it,
+		// the snippet selected for Ctrl+C.
+		br.run(t, chromedp.Click(chromedp.CSS(".snippet .copy")))
+		br.waitJS(t, `/Copied|Selected/.test(document.querySelector('.snippet [role=status]').textContent)`, "the copy to answer")
+		if strings.Contains(br.text(t, ".snippet [role=status]"), "Selected") {
+			require.Contains(t, evalJS[string](t, br, `String(getSelection())`), "curl -s", "the snippet selected")
+		}
 		require.True(t, evalJS[bool](t, br, `getComputedStyle(document.querySelector('#run-cancel')).display === 'none'`),
 			"no cancel button on a completed run")
 		br.waitJS(t, `/995 credits/.test(document.querySelector('#who').textContent)`, "the header's balance to follow the charge")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/store"
@@ -113,7 +112,7 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 // delivery choices, not the request, so they do not count.
 func fingerprint(techniqueID string, inputs []store.RunInput) string {
 	h := sha256.New()
-	io.WriteString(h, techniqueID)
+	h.Write([]byte(techniqueID))
 	for _, in := range inputs {
 		// Lengths make the encoding unambiguous whatever the values hold.
 		fmt.Fprintf(h, "\x00%d:%s\x00%d:%s\x00%d:%s", len(in.ID), in.ID, len(in.Type), in.Type, len(in.Value), in.Value)

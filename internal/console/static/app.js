@@ -1,7 +1,7 @@
 // The console's pages and its hash router. The API key lives in
 // sessionStorage only: it is gone when the tab closes.
 import { API } from './api.js';
-import { h, fill, time, badge, table, errorBox, announce } from './dom.js';
+import { h, fill, time, badge, table, errorBox, announce, credits } from './dom.js';
 import { playground, recalledInputs } from './playground.js';
 import { mountRun } from './runview.js';
 
@@ -77,7 +77,7 @@ function signInPage() {
 }
 
 function showWho(ws) {
-  document.getElementById('who').textContent = `${ws.name} · ${ws.credit_balance} credits`;
+  document.getElementById('who').textContent = `${ws.name} · ${credits(ws.credit_balance)}`;
 }
 
 // ---- techniques
@@ -97,7 +97,7 @@ async function techniquesPage(q) {
         h('h2', {}, h('a', { href: `#/techniques/${encodeURIComponent(t.slug)}` }, t.name)),
         h('p', { class: 'muted mono' }, t.slug),
         t.description ? h('p', {}, t.description) : null,
-        h('p', {}, `${t.run_credits} credits ($${t.run_cost}) · `,
+        h('p', {}, `${credits(t.run_credits)} ($${t.run_cost}) · `,
           t.available ? h('span', { class: 'ok' }, 'available') : h('span', { class: 'bad' }, `unavailable: ${t.unavailable_reason || ''}`)))))
         : h('li', { class: 'muted' }, 'No technique matches.'));
     } catch (err) { failed(list, err); }
@@ -122,7 +122,7 @@ async function techniquePage(slug) {
       h('p', { class: 'muted mono' }, `${t.slug} · ${t.technique_id}`),
       t.description ? h('p', {}, t.description) : null,
       h('dl', { class: 'facts card' },
-        h('dt', {}, 'Cost'), h('dd', {}, `${t.run_credits} credits ($${t.run_cost}) a run`),
+        h('dt', {}, 'Cost'), h('dd', {}, `${credits(t.run_credits)} ($${t.run_cost}) a run`),
         h('dt', {}, 'Availability'), h('dd', {}, t.available ? h('span', { class: 'ok' }, 'available') : h('span', { class: 'bad' }, `unavailable: ${t.unavailable_reason || ''}`))),
       h('h2', {}, 'Inputs'), ioTable('Inputs', t.inputs),
       h('h2', {}, 'Outputs'), ioTable('Outputs', t.outputs),
@@ -236,7 +236,7 @@ async function workspacePage() {
       h('dl', { class: 'facts card', id: 'workspace-facts' },
         h('dt', {}, 'Name'), h('dd', {}, ws.name),
         h('dt', {}, 'Workspace id'), h('dd', { class: 'mono' }, ws.workspace_id),
-        h('dt', {}, 'Balance'), h('dd', { id: 'balance' }, `${ws.credit_balance} credits`),
+        h('dt', {}, 'Balance'), h('dd', { id: 'balance' }, credits(ws.credit_balance)),
         h('dt', {}, 'Credit price'), h('dd', {}, `$${ws.credit_price_usd}`),
         h('dt', {}, 'Rate limit'), h('dd', { id: 'rate-limit' }, lim.requests_per_second !== undefined
           ? `${lim.requests_per_second} requests/s, bursts of ${lim.request_burst}` : 'none')),
@@ -245,8 +245,8 @@ async function workspacePage() {
         h('dt', {}, 'Key id'), h('dd', { class: 'mono' }, key.key_id),
         h('dt', {}, 'Source'), h('dd', {}, key.source || ''),
         h('dt', {}, 'Scopes'), h('dd', { id: 'scopes' }, (key.scopes || []).length ? h('ul', {}, key.scopes.map((s) => h('li', { class: 'mono' }, s))) : 'none'),
-        h('dt', {}, 'Daily cap'), h('dd', {}, key.max_credits_per_day === null || key.max_credits_per_day === undefined ? 'none' : `${key.max_credits_per_day} credits`),
-        h('dt', {}, 'Spent today'), h('dd', {}, `${key.credits_spent_today ?? 0} credits`))
+        h('dt', {}, 'Daily cap'), h('dd', {}, key.max_credits_per_day === null || key.max_credits_per_day === undefined ? 'none' : credits(key.max_credits_per_day)),
+        h('dt', {}, 'Spent today'), h('dd', {}, credits(key.credits_spent_today ?? 0)))
         : h('p', { class: 'muted', id: 'key-facts' }, 'This server does not report key scopes: the key can do everything its workspace can.'),
       h('h2', {}, 'Ledger'), ledger, pager);
     const cursors = [''];

@@ -37,6 +37,11 @@ export function time(ms) {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 }
 
+/** n credits, in words. */
+export function credits(n) {
+  return `${n} ${n === 1 || n === -1 ? 'credit' : 'credits'}`;
+}
+
 /** A status word as a badge. */
 export function badge(status) {
   return h('span', { class: `badge s-${status}` }, status);

@@ -1,7 +1,7 @@
 // The playground: a form generated from a technique's inputs, a Run
 // button, the live run, and curl / TypeScript snippets for the same
 // request.
-import { h, fill, errorBox, announce } from './dom.js';
+import { h, fill, errorBox, announce, credits } from './dom.js';
 import { apiBase } from './api.js';
 import { mountRun } from './runview.js';
 
@@ -83,7 +83,7 @@ export function playground(container, api, t) {
     }
   }
   const runBtn = h('button', { type: 'submit', id: 'run-button', disabled: !t.available },
-    `Run (${t.run_credits} credits)`);
+    `Run (${credits(t.run_credits)})`);
   const errorEl = h('div');
   form.append(errorEl, h('p', {}, runBtn));
   const curl = snippet('snippet-curl', 'curl');

@@ -1,7 +1,7 @@
 // A run, live: status, progress, outputs as soon as each exists, charged
 // credits, error, cancel, and the timeline of its events. Used by the
 // playground (a run just started) and the run page (any run).
-import { h, fill, time, badge, errorBox, announce } from './dom.js';
+import { h, fill, time, badge, errorBox, announce, credits } from './dom.js';
 
 const final = new Set(['completed', 'failed']);
 
@@ -37,7 +37,7 @@ function summary(ev) {
     case 'run.progress': return `${d.progress}%`;
     case 'run.output': return d.output ? `${d.output.output_id} (${d.output.type})` : '';
     case 'run.started': return d.started_at ? time(d.started_at) : '';
-    case 'run.completed': return `${d.charged_credits ?? 0} credits charged`;
+    case 'run.completed': return `${credits(d.charged_credits ?? 0)} charged`;
     case 'run.failed': return `${d.error_code || ''} ${d.error_message || ''}`.trim();
     case 'run.created': return d.status || '';
     case 'error': return (d.error && d.error.message) || '';
@@ -113,7 +113,7 @@ export function mountRun(container, api, technique, run, { inputs } = {}) {
     const rows = [['Technique', state.technique_id], ['Created', time(state.created_at)],
       ['Started', time(state.started_at)], ['Completed', time(state.completed_at)]];
     if (state.charged_credits !== undefined && state.charged_credits !== null) {
-      rows.push(['Charged', `${state.charged_credits} credits ($${state.charged_cost ?? ''})`]);
+      rows.push(['Charged', `${credits(state.charged_credits)} ($${state.charged_cost ?? ''})`]);
     }
     fill(facts, rows.filter((r2) => r2[1]).map(([k, v]) => [h('dt', {}, k), h('dd', { 'data-fact': k }, v)]));
     if (state.error_code) {

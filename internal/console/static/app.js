@@ -152,8 +152,8 @@ async function runsPage(q) {
   const form = h('form', { class: 'card row', id: 'run-filters', 'aria-label': 'Filters' },
     h('div', {}, h('label', { for: 'f-status' }, 'Status'), status),
     h('div', {}, h('label', { for: 'f-technique' }, 'Technique'), tech),
-    h('div', {}, h('label', { for: 'f-after' }, 'Created on or after'), after),
-    h('div', {}, h('label', { for: 'f-before' }, 'Created on or before'), before),
+    h('div', {}, h('label', { for: 'f-after' }, 'Created on or after (UTC)'), after),
+    h('div', {}, h('label', { for: 'f-before' }, 'Created on or before (UTC)'), before),
     h('div', {}, h('label', { for: 'f-limit' }, 'Per page'), limit),
     h('div', {}, h('button', { type: 'submit' }, 'Apply')));
   form.addEventListener('submit', (e) => {

@@ -334,6 +334,7 @@ func TestConsole(t *testing.T) {
 		require.Contains(t, br.text(t, "main"), "output_image")
 	})
 
+	var playgroundRun string // the run started from the playground
 	step("run portrait-enhancer and watch its progress", func(t *testing.T) {
 		g := newGatedImages(t)
 		br.goTo(t, "#/techniques/portrait-enhancer")
@@ -344,6 +345,8 @@ func TestConsole(t *testing.T) {
 		require.Contains(t, br.text(t, "#snippet-ts"), "client.techniques.runs.create('portrait-enhancer'")
 		br.run(t, chromedp.Click(chromedp.CSS("#run-button")))
 		waitSignal(t, g.fetches, "the worker never fetched the input")
+		br.waitJS(t, `document.querySelector('#run-h code')`, "the run's id")
+		playgroundRun = br.text(t, "#run-h code")
 		// Held mid-run: the page shows it running, from the event stream.
 		br.waitJS(t, `document.querySelector('#run-status[data-status=running]')`, "the run to show as running")
 		br.waitJS(t, `document.querySelector('#run-timeline [data-type="run.started"]')`, "run.started in the timeline")
@@ -374,6 +377,25 @@ func TestConsole(t *testing.T) {
 		br.waitJS(t, `/995 credits/.test(document.querySelector('#who').textContent)`, "the header's balance to follow the charge")
 		require.Equal(t, int64(995), tb.balance(t, tb.wsID))
 		br.screenshot(t, "playground")
+	})
+
+	step("leave a live run's page", func(t *testing.T) {
+		g := newGatedImages(t)
+		r := tb.startGatedRun(t, g)
+		br.goTo(t, "#/runs/portrait-enhancer/"+r.RunID)
+		br.waitJS(t, `document.querySelector('#run-status[data-status=running]')
+			&& document.querySelector('#run-timeline [data-type="run.started"]')`, "the run page, live")
+		// Leaving ends the page's stream (an aborted fetch: no error).
+		br.goTo(t, "#/runs")
+		br.waitJS(t, `document.querySelector('#runs tbody tr')`, "the history")
+		g.open()
+		tb.wait(t, tb.client, "portrait-enhancer", r.RunID)
+		// Coming back to the ended run: its whole timeline and output.
+		br.goTo(t, "#/runs/portrait-enhancer/"+r.RunID)
+		br.waitJS(t, `document.querySelector('#run-status[data-status=completed]')
+			&& document.querySelectorAll('#run-timeline li').length >= 4`, "the ended run's timeline")
+		require.Contains(t, br.text(t, "main"), "the console shows them for runs started in this tab",
+			"a run started elsewhere: the page says why it has no inputs")
 	})
 
 	step("run portrait-enhancer on an uploaded file", func(t *testing.T) {
@@ -488,9 +510,9 @@ func TestConsole(t *testing.T) {
 
 	step("a run's page", func(t *testing.T) {
 		br.goTo(t, "#/runs?technique_id=portrait-enhancer")
-		// The newest portrait run: from the upload when there was one.
-		br.waitJS(t, `document.querySelectorAll('#runs tbody a').length >= 1`, "the portrait runs")
-		br.run(t, chromedp.Click(chromedp.CSS("#runs tbody a")))
+		link := fmt.Sprintf(`#runs tbody a[href$="/%s"]`, playgroundRun)
+		br.waitJS(t, fmt.Sprintf(`document.querySelector('%s')`, link), "the playground's run in the history")
+		br.run(t, chromedp.Click(chromedp.CSS(link)))
 		br.waitJS(t, `document.querySelector('#run-status[data-status=completed]')
 			&& document.querySelector('#run-timeline [data-type="run.completed"]')`, "the run page and its timeline")
 		br.waitJS(t, `(() => { const i = document.querySelector('.outputs img'); return i && i.complete && i.naturalWidth === 128 })()`,

@@ -569,6 +569,20 @@ func TestConsole(t *testing.T) {
 		br.run(t, chromedp.Click(chromedp.CSS("#signout")))
 		br.waitJS(t, `document.querySelector('#api-key') && sessionStorage.length === 0`, "the sign-in page, the key gone")
 	})
+
+	step("a revoked key is signed out", func(t *testing.T) {
+		k, err := tb.app.Workspaces.CreateKey(ctx, tb.wsID)
+		require.NoError(t, err)
+		br.signIn(t, k.Key)
+		require.NoError(t, tb.app.Workspaces.RevokeKey(ctx, k.KeyID))
+		// The history page asks for runs and techniques at once: both refused.
+		br.expect("status of 401")
+		br.expect("status of 401")
+		br.goTo(t, "#/runs")
+		br.waitJS(t, `document.querySelector('#api-key') && sessionStorage.length === 0
+			&& /refused the key/.test(document.querySelector('main').textContent)`, "the sign-in page, saying why")
+		br.waitExpected(t)
+	})
 }
 
 // TestConsolePhone: at a phone's width (375 CSS pixels) every main page

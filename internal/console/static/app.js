@@ -18,6 +18,9 @@ function signedIn() {
 }
 
 function signOut(message) {
+  // Requests that were in flight together all fail: the first one signs
+  // out, and its message must not be wiped by the others.
+  if (!api) return;
   sessionStorage.clear();
   api = null;
   document.getElementById('who').textContent = '';

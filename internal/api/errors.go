@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
@@ -29,6 +30,9 @@ type Error struct {
 	RetryAfter int
 	// cause is logged, never sent.
 	cause error
+	// quiet leaves a 5xx out of the error log: its cause is logged once
+	// elsewhere (a Clerk outage, by the verifier) rather than per request.
+	quiet bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -45,6 +49,34 @@ func errInvalidAPIKey() *Error {
 
 func errForbidden(msg string) *Error {
 	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: msg}
+}
+
+// errMissingScope is a valid key without the scope a route needs.
+func errMissingScope(scope string) *Error {
+	return errForbidden("This API key lacks the " + scope + " scope.")
+}
+
+func errNoWorkspace() *Error {
+	return errForbidden("This Clerk API key is valid, but its subject is linked to no workspace on this server.")
+}
+
+// errKeyCap is a create that would take the key past its daily cap; the
+// figures are the key's, and the workspace's balance is untouched.
+func errKeyCap(e *store.KeyCapError) *Error {
+	return &Error{Status: http.StatusPaymentRequired, Code: "insufficient_credits",
+		Message: "Insufficient credits: this API key may spend " + strconv.FormatInt(e.Cap, 10) +
+			" credits a day (UTC) and has " + strconv.FormatInt(e.Available, 10) + " left today; this run needs " +
+			strconv.FormatInt(e.Required, 10) + ".",
+		Required: &e.Required, Available: &e.Available}
+}
+
+// errAuthUnavailable is a key that could not be checked because Clerk is
+// down: retry later, the key may well be good.
+func errAuthUnavailable(cause error) *Error {
+	e := errUnavailable(cause)
+	e.Message = "API keys cannot be verified right now; try again shortly."
+	e.quiet = true
+	return e
 }
 
 func errInvalidJSON(msg string) *Error {
@@ -99,6 +131,25 @@ func errBodyUnreadable(cause error) *Error {
 		Message: "The request body could not be read to its end; send it again.", cause: cause}
 }
 
+func errUnsupportedMediaType(msg string) *Error {
+	return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: msg}
+}
+
+func errInvalidMultipart(cause error) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_multipart",
+		Message: "The request body is not valid multipart/form-data.", cause: cause}
+}
+
+func errStorageQuotaExceeded(e *store.StorageQuotaError) *Error {
+	msg := "Storage quota exceeded: this workspace stores " + humanBytes(e.Used) + " in assets of its " +
+		humanBytes(e.Limit) + " quota"
+	if e.Size > 0 {
+		msg += ", and this file is " + humanBytes(e.Size)
+	}
+	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "storage_quota_exceeded",
+		Message: msg + ". Older assets are removed by the server's retention setting, or the operator can raise the quota (--storage-quota)."}
+}
+
 func errInsufficientCredits(e *store.InsufficientCreditsError) *Error {
 	return &Error{Status: http.StatusPaymentRequired, Code: "insufficient_credits",
 		Message:  "Insufficient credits: this run needs more credits than the workspace has.",
@@ -144,6 +195,9 @@ func fromError(err error) *Error {
 		apiErr *Error
 		v      *validation.Error
 		ice    *store.InsufficientCreditsError
+		sqe    *store.StorageQuotaError
+		tl     *asset.TooLargeError
+		kce    *store.KeyCapError
 	)
 	switch {
 	case errors.As(err, &apiErr):
@@ -152,6 +206,14 @@ func fromError(err error) *Error {
 		return errValidation(v)
 	case errors.As(err, &ice):
 		return errInsufficientCredits(ice)
+	case errors.As(err, &sqe):
+		return errStorageQuotaExceeded(sqe)
+	case errors.As(err, &tl):
+		return errPayloadTooLarge(tl.Limit)
+	case errors.Is(err, asset.ErrIdempotencyConflict):
+		return errIdempotencyConflict()
+	case errors.As(err, &kce):
+		return errKeyCap(kce)
 	case errors.Is(err, store.ErrNotFound):
 		return errNotFound("Not found.")
 	case errors.Is(err, run.ErrIdempotencyConflict):
@@ -185,7 +247,7 @@ type fieldJSON struct {
 // writeError logs the internal chain and sends only the safe part.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := fromError(err)
-	if e.Status >= 500 {
+	if e.Status >= 500 && !e.quiet {
 		s.logger.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()),
 			"status", e.Status, "error", e.cause)
 	} else if e.cause != nil {

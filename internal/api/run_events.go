@@ -223,7 +223,7 @@ func (x *sseWriter) event(ctx context.Context, e *run.Event) error {
 	case e.Run != nil:
 		return x.send(ctx, e.Seq, e.Type, e.Run)
 	case e.Output != nil:
-		o, err := x.s.outputJSON(ctx, *e.Output)
+		o, err := x.s.outputJSON(ctx, *e.Output, nil)
 		if err != nil {
 			return x.fail(err)
 		}
@@ -271,7 +271,7 @@ func (s *Server) streamSnapshot(ctx context.Context, sse *sseWriter, rn *store.R
 		return 0, false, sse.fail(err)
 	}
 	for _, o := range snap.Announced {
-		j, err := s.outputJSON(ctx, o)
+		j, err := s.outputJSON(ctx, o, nil)
 		if err != nil {
 			return 0, false, sse.fail(err)
 		}

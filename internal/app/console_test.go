@@ -19,6 +19,7 @@ import (
 
 	"github.com/florad/florad/client"
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/workspace"
 )
 
 // The console's end-to-end tests drive Debian's chromium, headless, through
@@ -260,19 +261,6 @@ func (b *browser) signIn(t *testing.T, key string) {
 	b.waitJS(t, `document.querySelectorAll('#techniques article').length > 0`, "the catalog")
 }
 
-// assetsAvailable reports whether this florad has the assets API (upload).
-func assetsAvailable(t *testing.T, c *client.Client) bool {
-	t.Helper()
-	_, err := c.Do(context.Background(), http.MethodGet, "/api/v1/assets?limit=1", nil)
-	if err == nil {
-		return true
-	}
-	e := client.AsAPIError(err)
-	require.NotNil(t, e, "asking for assets: %v", err)
-	require.Equal(t, http.StatusNotFound, e.Status, "asking for assets: %v", err)
-	return false
-}
-
 // TestConsole drives the console through a user's day: sign in, the
 // catalog and its search, a portrait-enhancer run watched live from the
 // playground, a video run canceled, the history paged through and
@@ -399,9 +387,6 @@ func TestConsole(t *testing.T) {
 	})
 
 	step("run portrait-enhancer on an uploaded file", func(t *testing.T) {
-		if !assetsAvailable(t, tb.client) {
-			t.Skip("this florad has no assets API (POST /api/v1/assets): the playground's upload cannot be driven")
-		}
 		file := filepath.Join(t.TempDir(), "portrait.png")
 		require.NoError(t, os.WriteFile(file, encodePNG(t), 0o600))
 		br.goTo(t, "#/techniques")
@@ -412,6 +397,17 @@ func TestConsole(t *testing.T) {
 		br.waitJS(t, `document.querySelector('#run-status[data-status=completed]')`, "the run to complete")
 		br.waitJS(t, `(() => { const i = document.querySelector('#run-live .outputs img'); return i && i.complete && i.naturalWidth === 128 })()`,
 			"the enhanced image to show")
+		// The file became the workspace's one asset, and the run's input is
+		// its URL.
+		assets, err := tb.client.Assets.List(ctx, nil)
+		require.NoError(t, err)
+		require.Len(t, assets.Assets, 1)
+		a := assets.Assets[0]
+		require.Equal(t, "image/png", a.ContentType)
+		require.Equal(t, int64(len(encodePNG(t))), a.SizeBytes)
+		require.Contains(t, br.text(t, "#playground"), "Uploaded as "+a.AssetID)
+		// (signed URLs: the same file, another signature each time)
+		require.Contains(t, br.text(t, "#run-live dl.facts dd.wrap"), a.AssetID)
 		br.screenshot(t, "playground-upload")
 	})
 
@@ -526,13 +522,8 @@ func TestConsole(t *testing.T) {
 		br.waitJS(t, `document.querySelector('#ledger tbody')`, "the ledger")
 		require.Equal(t, fmt.Sprintf("%d credits", tb.balance(t, tb.wsID)), br.text(t, "#balance"))
 		require.Equal(t, "200 requests/s, bursts of 400", br.text(t, "#rate-limit"))
-		ws, err := tb.client.Do(ctx, http.MethodGet, "/api/v1/workspace", nil)
-		require.NoError(t, err)
-		if strings.Contains(string(ws.Body), `"scopes"`) {
-			require.Contains(t, br.text(t, "#scopes"), "runs:write")
-		} else {
-			require.Contains(t, br.text(t, "#key-facts"), "does not report key scopes")
-		}
+		scopes := evalJS[[]string](t, br, `[...document.querySelectorAll('#scopes li')].map((li) => li.textContent)`)
+		require.ElementsMatch(t, []string{"runs:write", "runs:read", "techniques:read", "webhooks:manage"}, scopes)
 		require.Equal(t, 20, countJS(t, br, "#ledger tbody tr"), "a full first page")
 		require.Equal(t, "led_1", br.text(t, "#ledger tbody td"), "oldest first")
 		// The newest entries: the last page ends with the balance.
@@ -583,6 +574,43 @@ func TestConsole(t *testing.T) {
 			&& /refused the key/.test(document.querySelector('main').textContent)`, "the sign-in page, saying why")
 		br.waitExpected(t)
 	})
+}
+
+// TestConsoleScopedKey: the console can do nothing its key cannot. A key
+// that may read runs and techniques sees its scopes, and the API's refusals,
+// naming the missing scope, when it starts a run or lists deliveries.
+func TestConsoleScopedKey(t *testing.T) {
+	t.Parallel()
+	chromiumPath(t)
+	tb := setupWith(t, setupOpts{credits: 1000})
+	ctx := context.Background()
+	k, err := tb.app.Workspaces.CreateKeyWith(ctx, tb.wsID,
+		workspace.KeyOptions{Scopes: []string{"runs:read", "techniques:read"}})
+	require.NoError(t, err)
+	br := newBrowser(t, tb.baseURL, 1280, 900, false)
+	br.signIn(t, k.Key)
+
+	br.goTo(t, "#/workspace")
+	br.waitJS(t, `document.querySelector('#scopes li')`, "the key's scopes")
+	scopes := evalJS[[]string](t, br, `[...document.querySelectorAll('#scopes li')].map((li) => li.textContent)`)
+	require.ElementsMatch(t, []string{"runs:read", "techniques:read"}, scopes)
+
+	br.goTo(t, "#/techniques/prompt-expander")
+	br.waitJS(t, `document.querySelector('#in-prompt')`, "the playground")
+	br.expect("status of 403")
+	br.run(t, chromedp.SendKeys(chromedp.CSS("#in-prompt"), "a lighthouse"), chromedp.Click(chromedp.CSS("#run-button")))
+	br.waitJS(t, `/forbidden: This API key lacks the runs:write scope/.test(document.querySelector('#playground').textContent)`,
+		"the refusal to run")
+	br.waitExpected(t)
+	require.Zero(t, tb.countRuns(t, tb.wsID), "no run made")
+
+	br.expect("status of 403")
+	br.goTo(t, "#/webhooks")
+	br.waitJS(t, `/lacks the webhooks:manage scope/.test(document.querySelector('#deliveries').textContent)`,
+		"the refusal to list deliveries")
+	br.waitExpected(t)
+	br.screenshot(t, "scoped-key")
+	br.requireNoErrors()
 }
 
 // TestConsolePhone: at a phone's width (375 CSS pixels) every main page

@@ -10,6 +10,7 @@ import (
 	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/validation"
 )
 
 // CreateParams is a validated-in-shape request to start a run.
@@ -20,6 +21,10 @@ type CreateParams struct {
 	Mode           string
 	CallbackURL    string
 	IdempotencyKey string
+	// KeyID is the API key creating the run: its spend of the day counts
+	// the run's credits, refused past MaxCreditsPerDay (nil: no cap).
+	KeyID            string
+	MaxCreditsPerDay *int64
 }
 
 // Create starts a run, or returns the existing run when the idempotency key
@@ -38,7 +43,17 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 	if t.Unavailable != "" {
 		return nil, false, fmt.Errorf("%w: %s", ErrTechniqueUnavailable, t.Unavailable)
 	}
-	inputs, err := t.CheckInputs(p.Inputs, s.Limits, s.CheckURL)
+	requested, resolved, err := s.resolveInputs(ctx, p)
+	if err != nil {
+		return nil, false, err
+	}
+	checkURL := func(v string) error {
+		if resolved[v] {
+			return nil
+		}
+		return s.CheckURL(v)
+	}
+	inputs, err := t.CheckInputs(requested, s.Limits, checkURL)
 	if err != nil {
 		return nil, false, err
 	}
@@ -64,27 +79,9 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 			LeaseUntil:       now.Add(s.lease()).UnixMilli(),
 		}
 		err = s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
-			// The job goes in first so that the run is born owned by it.
-			job, err := s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: params.ID}, s.jobOpts())
-			if err != nil {
-				return fmt.Errorf("error enqueueing run: %w", err)
-			}
-			params.JobID = job.Job.ID
-			if r, err = tx.RunInsert(ctx, params); err != nil {
-				return err
-			}
-			if err := appendEvent(ctx, tx, r.ID, EventCreated, deltaOf(r), params.CreatedAt); err != nil {
-				return err
-			}
-			if t.Credits > 0 {
-				if _, err = tx.CreditsApply(ctx, &store.CreditsApplyParams{
-					WorkspaceID: p.WorkspaceID, RunID: r.ID, Kind: store.LedgerReserve,
-					Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
-				}); err != nil {
-					return err
-				}
-			}
-			return nil
+			var err error
+			r, err = s.createTx(ctx, tx, t, p, params)
+			return err
 		})
 		if err == nil {
 			return r, false, nil
@@ -105,6 +102,80 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 		return existing, true, nil
 	}
 	return nil, false, fmt.Errorf("error creating run: idempotency key kept changing hands: %w", err)
+}
+
+// createTx writes one run in tx: its River job first, so that the run is
+// born owned by it, then the run, its created event, the key's daily spend
+// and the workspace's reservation.
+func (s *Service) createTx(ctx context.Context, tx store.Tx, t *technique.Technique, p *CreateParams,
+	params *store.RunInsertParams) (*store.Run, error) {
+	job, err := s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: params.ID}, s.jobOpts())
+	if err != nil {
+		return nil, fmt.Errorf("error enqueueing run: %w", err)
+	}
+	params.JobID = job.Job.ID
+	r, err := tx.RunInsert(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	if err := appendEvent(ctx, tx, r.ID, EventCreated, deltaOf(r), params.CreatedAt); err != nil {
+		return nil, err
+	}
+	if t.Credits == 0 {
+		return r, nil
+	}
+	if p.KeyID != "" {
+		// The key's cap is one guarded statement in this transaction, so
+		// concurrent creates never pass it, and a refusal rolls back the
+		// reservation with the rest.
+		if _, err := tx.KeySpendAdd(ctx, &store.KeySpendParams{KeyID: p.KeyID,
+			Day: store.SpendDay(params.CreatedAt), Credits: t.Credits, Cap: p.MaxCreditsPerDay}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.CreditsApply(ctx, &store.CreditsApplyParams{
+		WorkspaceID: p.WorkspaceID, RunID: r.ID, Kind: store.LedgerReserve,
+		Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// resolveInputs replaces the media values that name florad's own files by
+// blob references. resolved holds the references it made, the only blob
+// references CheckInputs lets through: a client cannot name a blob itself.
+// The fingerprint is taken after, so an asset given by id or by URL is the
+// same request.
+func (s *Service) resolveInputs(ctx context.Context, p *CreateParams) ([]technique.RequestInput, map[string]bool, error) {
+	if s.Inputs == nil {
+		return p.Inputs, nil, nil
+	}
+	out := make([]technique.RequestInput, len(p.Inputs))
+	resolved := map[string]bool{}
+	v := &validation.Error{}
+	for i, in := range p.Inputs {
+		out[i] = in
+		typ, ok := technique.CanonicalType(in.Type)
+		if !ok || !technique.IsMedia(typ) {
+			continue
+		}
+		ref, handled, err := s.Inputs.ResolveInput(ctx, p.WorkspaceID, typ, in.Value)
+		var ve *validation.Error
+		switch {
+		case errors.As(err, &ve) && len(ve.Fields) > 0:
+			v.Add(fmt.Sprintf("inputs[%d].value", i), ve.Fields[0].Message)
+		case err != nil:
+			return nil, nil, err
+		case handled:
+			out[i].Value = ref
+			resolved[ref] = true
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, nil, err
+	}
+	return out, resolved, nil
 }
 
 // fingerprint identifies "the same request" for idempotency: the technique

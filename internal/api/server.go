@@ -18,6 +18,7 @@ import (
 	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/console"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/webhook"
@@ -85,6 +86,7 @@ type Server struct {
 	router  chi.Router
 	limiter *rateLimiter
 	streams *streamLimiter
+	console *console.Console
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -115,7 +117,7 @@ func New(cfg Config) *Server {
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
-		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), closing: make(chan struct{})}
+		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), console: console.New(), closing: make(chan struct{})}
 	s.router = s.routes()
 	return s
 }

@@ -168,10 +168,9 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 		entry.Kind, entry.Amount = store.LedgerRefund, r.Credits
 	}
 	if entry.Kind == store.LedgerRefund && r.KeyID != "" {
-		// What the key was refunded it may spend again that day. The key's
-		// row is locked before the workspace's, as a create locks them:
-		// the other order deadlocks against concurrent creates on
-		// PostgreSQL.
+		// What the key was refunded it may spend again that day. Its row
+		// is locked before the workspace's, in the order a create takes
+		// them, so that a refund and a create never deadlock.
 		if err := tx.KeySpendRefund(ctx, r.KeyID, store.SpendDay(r.CreatedAt), r.Credits); err != nil {
 			return nil, err
 		}

@@ -86,7 +86,9 @@ type Server struct {
 	router  chi.Router
 	limiter *rateLimiter
 	streams *streamLimiter
-	console *console.Console
+	// streamKeys checks open streams' keys, once per key.
+	streamKeys *streamKeys
+	console    *console.Console
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -118,6 +120,10 @@ func New(cfg Config) *Server {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
 		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), console: console.New(), closing: make(chan struct{})}
+	s.streamKeys = newStreamKeys(func(ctx context.Context, token string) error {
+		_, err := s.Verifier.Verify(ctx, token)
+		return err
+	}, cfg.StreamAuthInterval)
 	s.router = s.routes()
 	return s
 }

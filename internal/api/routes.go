@@ -30,6 +30,8 @@ func (s *Server) routes() chi.Router {
 	get(r, "/readyz", s.handle(s.readyz))
 	get(r, "/files/*", s.handle(s.fileGet))
 	get(r, "/metrics", s.handle(s.metricsGet))
+	get(r, "/console", s.handle(s.consoleRedirect))
+	get(r, "/console/*", s.handle(s.consoleGet))
 
 	// Every /api/v1 route authenticates, then counts against the rate
 	// limit; its endpoint (need) checks the scope the route needs.

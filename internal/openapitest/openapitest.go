@@ -101,9 +101,12 @@ func (s *Spec) Route(req *http.Request) (route *routers.Route, params map[string
 	u := *req.URL
 	u.Path = strings.TrimPrefix(u.Path, s.prefix)
 	u.RawPath = ""
-	if rest, ok := strings.CutPrefix(u.Path, "/files/"); ok {
-		// A blob key has slashes; a path parameter cannot.
-		u.Path = "/files/" + strings.ReplaceAll(rest, "/", "%2F")
+	for _, wild := range []string{"/files/", "/console/"} {
+		if rest, ok := strings.CutPrefix(u.Path, wild); ok {
+			// A blob key or a console file has slashes; a path
+			// parameter cannot.
+			u.Path = wild + strings.ReplaceAll(rest, "/", "%2F")
+		}
 	}
 	r.URL = &u
 	if r.Method == http.MethodHead {
@@ -506,7 +509,7 @@ func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // files, its metrics and health.
 func isOurs(req *http.Request) bool {
 	p := req.URL.Path
-	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/files/") || p == "/metrics" ||
+	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/files/") || strings.HasPrefix(p, "/console") || p == "/metrics" ||
 		p == "/healthz" || p == "/readyz"
 }
 

@@ -47,6 +47,14 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	rateLimit := fs.Float64("rate-limit", envFloat("FLORA_RATE_LIMIT", app.RateLimitDefault), "API requests a second each workspace may make to this process, on average; 0 for no limit (env FLORA_RATE_LIMIT)")
 	rateBurst := fs.Int("rate-burst", envInt("FLORA_RATE_BURST", 0), "API requests a workspace may make at once; 0 for twice --rate-limit (env FLORA_RATE_BURST)")
 	maxStreams := fs.Int("max-streams", envInt("FLORA_MAX_STREAMS", api.MaxStreamsPerWorkspaceDefault), "event streams one workspace may hold open on this process (env FLORA_MAX_STREAMS)")
+	noMetrics := fs.Bool("no-metrics", os.Getenv("FLORA_METRICS") == "0", "do not serve /metrics nor count for it (env FLORA_METRICS=0)")
+	var metricsAddr *string
+	if name == "worker" {
+		metricsAddr = fs.String("metrics-addr", os.Getenv("FLORA_METRICS_ADDR"), "address to serve /metrics on; none when empty (env FLORA_METRICS_ADDR)")
+	} else {
+		metricsAddr = new(string)
+	}
+	metricsToken := fs.String("metrics-token", os.Getenv("FLORA_METRICS_TOKEN"), "bearer token /metrics requires; none when empty (env FLORA_METRICS_TOKEN)")
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
 	maxUpload := fs.String("max-upload-bytes", envOr("FLORA_MAX_UPLOAD_BYTES", "50MiB"), "largest asset accepted, uploaded or fetched: bytes, or with KiB, MiB, GiB (env FLORA_MAX_UPLOAD_BYTES)")
 	quota := fs.String("storage-quota", envOr("FLORA_STORAGE_QUOTA", "1GiB"), "bytes of assets one workspace may store, with KiB, MiB, GiB, TiB; 0 for no quota (env FLORA_STORAGE_QUOTA)")
@@ -95,7 +103,8 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
 		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
 		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
-		MaxStreamsPerWorkspace: *maxStreams, MaxUploadBytes: maxUploadBytes, StorageQuotaBytes: quotaBytes,
+		MaxStreamsPerWorkspace: *maxStreams, NoMetrics: *noMetrics, MetricsToken: *metricsToken,
+		MetricsAddr: *metricsAddr, MaxUploadBytes: maxUploadBytes, StorageQuotaBytes: quotaBytes,
 		Retention: keep,
 		// The secret key only from the environment: a flag would show it
 		// in the process list.

@@ -47,6 +47,13 @@ func errInvalidAPIKey() *Error {
 	return &Error{Status: http.StatusUnauthorized, Code: "invalid_api_key", Message: "Invalid API key."}
 }
 
+// errMetricsUnauthorized: /metrics has a token and the request did not
+// carry it.
+func errMetricsUnauthorized() *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+		Message: "/metrics needs 'Authorization: Bearer <the metrics token>' (the server's --metrics-token)."}
+}
+
 func errForbidden(msg string) *Error {
 	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: msg}
 }

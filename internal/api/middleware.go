@@ -63,8 +63,12 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		took := time.Since(start)
+		if s.Metrics != nil {
+			s.Metrics.ObserveRequest(s.routeName(r), r.Method, rec.status, took)
+		}
 		attrs := []any{"request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+			"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(took.Microseconds()) / 1000}
 		if p := principal(r.Context()); p != nil {
 			attrs = append(attrs, "workspace_id", p.WorkspaceID, "key_id", p.KeyID)
 		}

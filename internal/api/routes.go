@@ -29,6 +29,7 @@ func (s *Server) routes() chi.Router {
 	get(r, "/healthz", s.handle(s.healthz))
 	get(r, "/readyz", s.handle(s.readyz))
 	get(r, "/files/*", s.handle(s.fileGet))
+	get(r, "/metrics", s.handle(s.metricsGet))
 	get(r, "/console", s.handle(s.consoleRedirect))
 	get(r, "/console/*", s.handle(s.consoleGet))
 
@@ -41,6 +42,7 @@ func (s *Server) routes() chi.Router {
 		return chi.Middlewares{authenticate, s.rateLimit}
 	}
 	r.Route("/api/v1", func(r chi.Router) {
+		get(r, "/openapi.json", s.handle(s.openAPIGet))
 		// Polls, the most frequent request, read the key and the run together.
 		get(r.With(api(s.authenticatePoll)...), "/techniques/{technique}/runs/{runID}", s.need(auth.ScopeRunsRead, s.runGet))
 		r.Group(func(r chi.Router) {
@@ -61,6 +63,19 @@ func (s *Server) routes() chi.Router {
 			r.Method(http.MethodPost, "/webhook-deliveries/{deliveryID}/redeliver", s.need(auth.ScopeWebhooksManage, s.webhookDeliveryRedeliver))
 		})
 	})
+	return r
+}
+
+// MetricsRoutes is the route table of a worker-only process's metrics
+// listener: /metrics and nothing else, errors in the API's shape. A worker
+// executes runs and sends webhooks, so its counts exist only there.
+func (s *Server) MetricsRoutes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requestIDMiddleware, s.recoverer)
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFound("No route matches " + r.Method + " " + r.URL.Path + "; this listener serves /metrics only.")
+	}))
+	get(r, "/metrics", s.handle(s.metricsGet))
 	return r
 }
 

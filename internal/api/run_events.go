@@ -76,6 +76,8 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, rn *store.Run
 		return err
 	}
 	defer release()
+	s.Metrics.StreamOpened()
+	defer s.Metrics.StreamClosed()
 
 	rc := http.NewResponseController(w)
 	h := w.Header()

@@ -19,6 +19,7 @@ import (
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/console"
+	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/webhook"
@@ -70,6 +71,11 @@ type Config struct {
 	// StreamAuthInterval is how often an open stream checks its key.
 	// Defaults to StreamAuthIntervalDefault.
 	StreamAuthInterval time.Duration
+	// Metrics counts requests and open streams and is served at
+	// /metrics; nil turns both off (/metrics then answers 404).
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 }
 
 // Defaults of Config.
@@ -89,6 +95,16 @@ type Server struct {
 	// streamKeys checks open streams' keys, once per key.
 	streamKeys *streamKeys
 	console    *console.Console
+
+	// openAPI is the served OpenAPI document, converted from YAML in New.
+	openAPI    []byte
+	openAPIErr error
+
+	// metrics serves /metrics; nil when metrics are off.
+	metrics http.Handler
+	// routeNames caches route patterns by chi's pattern pieces (see
+	// routeName).
+	routeNames routeNames
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -120,6 +136,12 @@ func New(cfg Config) *Server {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
 		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), console: console.New(), closing: make(chan struct{})}
+	s.openAPI, s.openAPIErr = servedOpenAPI(cfg.PublicURL)
+	if cfg.Metrics != nil {
+		s.metrics = cfg.Metrics.Handler(cfg.MetricsToken, s.handle(func(http.ResponseWriter, *http.Request) error {
+			return errMetricsUnauthorized()
+		}))
+	}
 	s.streamKeys = newStreamKeys(func(ctx context.Context, token string) error {
 		_, err := s.Verifier.Verify(ctx, token)
 		return err

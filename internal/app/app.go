@@ -25,6 +25,7 @@ import (
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/engine"
+	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/netguard"
 	"github.com/florad/florad/internal/processor"
 	"github.com/florad/florad/internal/run"
@@ -48,7 +49,11 @@ type App struct {
 	river      *river.Client[*sql.Tx]
 	s3         *blob.S3 // nil unless BlobURL is set
 	listener   net.Listener
-	api        *api.Server
+	// metricsListener serves /metrics alone for a worker-only process.
+	metricsListener net.Listener
+	api             *api.Server
+	// Metrics is nil when Config.NoMetrics is set.
+	Metrics *metrics.Metrics
 }
 
 // OpenStore opens the database alone (SQLite in DataDir, or PostgreSQL when
@@ -156,12 +161,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 
 	policy := netguard.Policy{Dev: cfg.Dev, AllowPrefixes: cfg.AllowNetworks}
 	checkURL := func(u string) error { return netguard.ValidateURL(u, policy) }
+	if !cfg.NoMetrics {
+		a.Metrics = metrics.New()
+		a.Metrics.CountOpenRuns(a.Store.RunCountOpen)
+	}
 	eng := engine.New(engine.Config{
-		Blobs: blobs, Processors: procs, Logger: cfg.Logger,
+		Blobs: blobs, Processors: procs, Logger: cfg.Logger, Metrics: a.Metrics,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
 	})
 	// Webhooks go through the same guard, never following a redirect.
-	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger,
+	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger, Metrics: a.Metrics,
 		Client: netguard.NewClient(policy, netguard.ClientOptions{Timeout: webhook.TimeoutDefault, FollowRedirects: false})}
 	// The services and River's workers need each other: the services are
 	// made first and handed the client once it exists.
@@ -169,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		QuotaBytes: cfg.StorageQuotaBytes, Retention: cfg.Retention,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true})}
 	a.Runs = &run.Service{Store: a.Store, Techniques: a.Techniques, CheckURL: checkURL, Lease: cfg.RescueAfter,
-		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger, Inputs: a.Assets}
+		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger, Metrics: a.Metrics, Inputs: a.Assets}
 	if a.Store.PgxPool() != nil {
 		a.Runs.Listener = a.Store
 	}
@@ -193,9 +202,24 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
 		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Ready: a.Store.Ping,
 		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
+		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken,
 	})
+	if cfg.NoAPI && cfg.MetricsAddr != "" && a.Metrics != nil {
+		if a.metricsListener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("error listening on %s for metrics: %w", cfg.MetricsAddr, err)
+		}
+	}
 	ok = true
 	return a, nil
+}
+
+// MetricsAddr is the address a worker-only process serves /metrics on;
+// "" when it serves none.
+func (a *App) MetricsAddr() string {
+	if a.metricsListener == nil {
+		return ""
+	}
+	return a.metricsListener.Addr().String()
 }
 
 // verifier checks local keys and, when a Clerk secret key is configured,
@@ -386,6 +410,12 @@ func (a *App) Run(ctx context.Context) error {
 		srv.RegisterOnShutdown(a.api.CloseStreams)
 		go func() { serveErr <- srv.Serve(a.listener) }()
 	}
+	var metricsSrv *http.Server
+	if a.metricsListener != nil {
+		metricsSrv = &http.Server{Handler: a.api.MetricsRoutes(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+		go func() { serveErr <- metricsSrv.Serve(a.metricsListener) }()
+	}
 	log.Info("florad started", "addr", a.Addr(), "api", a.listener != nil, "workers", a.cfg.Workers,
 		"database", a.Store.Dialect(), "dev", a.cfg.Dev)
 
@@ -408,6 +438,9 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		})
 	}
+	if metricsSrv != nil {
+		wg.Go(func() { _ = metricsSrv.Shutdown(drain) })
+	}
 	if a.cfg.Workers {
 		wg.Go(func() {
 			if serr := a.river.Stop(drain); serr != nil {
@@ -429,6 +462,9 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) close() {
 	if a.listener != nil {
 		a.listener.Close()
+	}
+	if a.metricsListener != nil {
+		a.metricsListener.Close()
 	}
 	if a.Store != nil {
 		a.Store.Close()

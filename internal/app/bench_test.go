@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"testing"
 
 	"github.com/florad/florad/internal/app"
@@ -60,5 +62,48 @@ func BenchmarkRunGet(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkPollMetrics is one poll (GET of a run) over loopback HTTP with
+// metrics on and off: what counting the request by route pattern and
+// status adds to the hot path. Compare the two with -benchmem.
+func BenchmarkPollMetrics(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		name := "on"
+		if !on {
+			name = "off"
+		}
+		b.Run(name, func(b *testing.B) {
+			tb := setupWith(b, setupOpts{credits: 1 << 40, configure: func(c *app.Config) {
+				c.Workers = false
+				c.NoMetrics = !on
+				c.RateLimit = 0
+			}})
+			r, _, err := tb.app.Runs.Create(context.Background(), benchRunParams(tb.wsID))
+			if err != nil {
+				b.Fatal(err)
+			}
+			// A plain client: the suite's checking transport would be
+			// most of what is measured.
+			tr := &http.Transport{MaxIdleConnsPerHost: 4}
+			b.Cleanup(tr.CloseIdleConnections)
+			hc := &http.Client{Transport: tr}
+			url := tb.baseURL + "/api/v1/techniques/prompt-expander/runs/" + r.ID
+			b.ReportAllocs()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Header.Set("Authorization", "Bearer "+tb.key)
+				resp, err := hc.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
 	}
 }

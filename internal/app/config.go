@@ -101,6 +101,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives structured logs. Defaults to discarding them.
 	Logger *slog.Logger
+	// NoMetrics turns /metrics and the counting behind it off.
+	NoMetrics bool
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	// MetricsAddr is where a worker-only process (NoAPI) serves /metrics;
+	// empty for nowhere. A process with the API serves it there.
+	MetricsAddr string
 }
 
 // Defaults of Config.

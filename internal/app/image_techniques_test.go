@@ -4,7 +4,6 @@ import (
 	"context"
 	"image"
 	_ "image/jpeg" // decodes the outputs
-	"net/http"
 	"testing"
 	"time"
 
@@ -15,11 +14,11 @@ import (
 )
 
 // outputSizes downloads each output and returns its decoded size by id.
-func outputSizes(t *testing.T, r *client.Run) map[string]image.Point {
+func outputSizes(t *testing.T, b *testBundle, r *client.Run) map[string]image.Point {
 	t.Helper()
 	sizes := map[string]image.Point{}
 	for _, o := range r.Outputs {
-		resp, err := http.Get(o.URL)
+		resp, err := b.http.Get(o.URL)
 		require.NoError(t, err)
 		cfg, format, err := image.DecodeConfig(resp.Body)
 		resp.Body.Close()
@@ -45,7 +44,7 @@ func runImageTechnique(t *testing.T, b *testBundle, slug, inputID string) *clien
 func TestProductShotTechnique(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	sizes := outputSizes(t, runImageTechnique(t, b, "product-shot", "product_image"))
+	sizes := outputSizes(t, b, runImageTechnique(t, b, "product-shot", "product_image"))
 	large, small := sizes["large_image"], sizes["small_image"]
 	require.Equal(t, large.X, large.Y, "square: padded to 1:1, nothing cropped")
 	require.Equal(t, small.X, small.Y)
@@ -57,7 +56,7 @@ func TestProductShotTechnique(t *testing.T) {
 func TestSocialCropsTechnique(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	sizes := outputSizes(t, runImageTechnique(t, b, "social-crops", "input_image"))
+	sizes := outputSizes(t, b, runImageTechnique(t, b, "social-crops", "input_image"))
 	require.Len(t, sizes, 3)
 	for id, ratio := range map[string]float64{"square": 1, "portrait": 4.0 / 5, "story": 9.0 / 16} {
 		s := sizes[id]

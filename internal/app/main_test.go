@@ -23,6 +23,7 @@ import (
 
 	"github.com/florad/florad/client"
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/openapitest"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/store/pgtest"
 )
@@ -40,6 +41,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	templateDir = dir
+	if oursSpec, err = openapitest.Ours(); err == nil {
+		floraSpec, err = openapitest.Flora()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error loading the OpenAPI documents:", err)
+		os.Exit(1)
+	}
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
@@ -69,6 +77,12 @@ func migratedTemplate() (string, error) {
 	}
 	return dir, nil
 }
+
+// oursSpec and floraSpec are florad's OpenAPI document and FLORA's, loaded
+// once by TestMain and only read after: every bundle's HTTP client checks
+// each request it sends and each response it gets against them
+// (openapitest), and a test whose traffic does not match fails.
+var oursSpec, floraSpec *openapitest.Spec //nolint:gochecknoglobals // set once by TestMain, read-only after
 
 // copyTemplate copies the template's files (not its folders) into dir.
 func copyTemplate(t testing.TB, dir string) {
@@ -108,6 +122,8 @@ type testBundle struct {
 	images *httptest.Server
 	logs   *syncBuffer
 	cfg    app.Config
+	// openapi checks the traffic of http against the OpenAPI documents.
+	openapi *openapitest.Checker
 	// stop shuts the app down (as SIGTERM does) and returns what Run
 	// returned; cleanup calls it too.
 	stop func() error
@@ -178,7 +194,8 @@ func setupWith(t testing.TB, o setupOpts) *testBundle {
 	go func() { done <- a.Run(ctx) }()
 
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
-	hc := &http.Client{Transport: transport, Timeout: patience}
+	checker := openapitest.NewChecker(oursSpec, floraSpec)
+	hc := &http.Client{Transport: checker.Transport(t, transport), Timeout: patience}
 	images := httptest.NewServer(imageHandler(t))
 
 	var (
@@ -209,7 +226,8 @@ func setupWith(t testing.TB, o setupOpts) *testBundle {
 	if credits == 0 {
 		credits = startCredits
 	}
-	b := &testBundle{app: a, baseURL: "http://" + a.Addr(), http: hc, images: images, logs: logs, cfg: cfg, stop: stop}
+	b := &testBundle{app: a, baseURL: "http://" + a.Addr(), http: hc, images: images, logs: logs, cfg: cfg, stop: stop,
+		openapi: checker}
 	b.wsID, b.keyID, b.key = b.newWorkspace(t, credits)
 	b.client = b.newClient(b.key)
 	return b

@@ -55,6 +55,11 @@ func newHookReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r 
 	h := &hookReceiver{arrived: make(chan struct{}, 100)}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		// Every webhook the suite receives is checked against the
+		// OpenAPI document's callback of startTechniqueRun.
+		if err := oursSpec.ValidateWebhook(r.Header, body); err != nil {
+			t.Errorf("OpenAPI: the webhook %s does not match the document: %v", body, err)
+		}
 		h.mu.Lock()
 		n := len(h.reqs)
 		h.reqs = append(h.reqs, hookRequest{header: r.Header.Clone(), body: body})

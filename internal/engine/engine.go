@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/netguard"
 	"github.com/florad/florad/internal/processor"
 	"github.com/florad/florad/internal/store"
@@ -60,6 +61,8 @@ type Config struct {
 	// from inside one step. Defaults to 500 ms.
 	ProgressInterval time.Duration
 	Now              func() time.Time
+	// Metrics records step durations by model; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Defaults of Config.
@@ -240,6 +243,7 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 	start := x.e.cfg.Now()
 	outs, err := p.Run(ctx, &processor.Call{Inputs: inputs, Params: s.Params,
 		Progress: func(f float64) { x.stepProgress(ctx, s.ID, f) }})
+	x.e.cfg.Metrics.StepDone(s.Model, x.e.cfg.Now().Sub(start), err)
 	if err != nil {
 		if ctx.Err() != nil && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
 			return context.Cause(ctx)

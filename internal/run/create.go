@@ -85,6 +85,7 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 			return err
 		})
 		if err == nil {
+			s.Metrics.RunCreated(t.Slug, t.Credits)
 			return r, false, nil
 		}
 		if !errors.Is(err, store.ErrAlreadyExists) || p.IdempotencyKey == "" {

@@ -24,9 +24,11 @@ type Outcome struct {
 // if it ended.
 func (s *Service) Start(ctx context.Context, runID string, jobID int64) (*store.Run, error) {
 	now := s.now()
-	var r *store.Run
+	var (
+		r       *store.Run
+		started bool
+	)
 	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
-		var started bool
 		var err error
 		r, started, err = tx.RunStart(ctx, &store.RunStartParams{RunID: runID, JobID: jobID, At: now.UnixMilli(),
 			LeaseUntil: now.Add(s.lease()).UnixMilli()})
@@ -37,6 +39,9 @@ func (s *Service) Start(ctx context.Context, runID string, jobID int64) (*store.
 	})
 	if err != nil {
 		return nil, err
+	}
+	if started && r.StartedAt != nil {
+		s.Metrics.RunStarted(r.TechniqueSlug, r.CreatedAt, *r.StartedAt)
 	}
 	s.notify(runID)
 	return r, nil
@@ -191,8 +196,12 @@ func (s *Service) Finish(ctx context.Context, runID string, o Outcome) (*store.R
 // the River job, say) in the same one; an ended run is returned unchanged
 // and extra is not run.
 func (s *Service) finish(ctx context.Context, runID string, jobID int64, o Outcome, extra func(tx store.Tx) error) (*store.Run, error) {
-	var out *store.Run
+	var (
+		out   *store.Run
+		ended bool
+	)
 	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
+		ended = false // a retried transaction starts over
 		cur, err := tx.RunGetByID(ctx, runID)
 		if err != nil {
 			return err
@@ -201,6 +210,7 @@ func (s *Service) finish(ctx context.Context, runID string, jobID int64, o Outco
 			out = cur
 			return nil
 		}
+		ended = true
 		out, err = s.finishTx(ctx, tx, cur, jobID, o, extra)
 		return err
 	})
@@ -209,6 +219,9 @@ func (s *Service) finish(ctx context.Context, runID string, jobID int64, o Outco
 	}
 	if err != nil {
 		return nil, err
+	}
+	if ended {
+		s.Metrics.RunFinished(out.TechniqueSlug, out.Status, out.ErrorCode, out.Credits, out.Status == store.RunCompleted)
 	}
 	s.notify(runID)
 	return out, nil

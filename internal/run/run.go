@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
 )
@@ -113,6 +114,9 @@ type Service struct {
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// Metrics counts creates, starts, ends and credits once they commit;
+	// nil counts nothing.
+	Metrics *metrics.Metrics
 
 	hubOnce sync.Once
 	hub     *hub

@@ -106,6 +106,10 @@ type Reader interface {
 	// RunListLeaseExpired returns up to limit open runs whose lease ended
 	// before `before`, the longest expired first: the reconciler's work.
 	RunListLeaseExpired(ctx context.Context, before int64, limit int) ([]*Run, error)
+	// RunCountOpen counts the runs of every workspace waiting to start
+	// (pending) and running: the queue depth /metrics shows, read at each
+	// scrape so that it holds across processes and restarts.
+	RunCountOpen(ctx context.Context) (pending, running int64, err error)
 	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)
 	LedgerList(ctx context.Context, workspaceID string) ([]*LedgerEntry, error)
 	// LedgerPage returns up to limit entries of the workspace with Seq above

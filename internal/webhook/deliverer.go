@@ -18,6 +18,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/netguard"
 	"github.com/florad/florad/internal/store"
 )
@@ -58,6 +59,8 @@ type Deliverer struct {
 	Jitter float64
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// Metrics counts attempts by outcome; nil counts nothing.
+	Metrics *metrics.Metrics
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -126,6 +129,21 @@ type outcome struct {
 	// final means no retry whatever the schedule says (410, a URL or an
 	// address the guard refuses).
 	final bool
+}
+
+// metricOutcome names the outcome for flora_webhook_attempts_total.
+func (o outcome) metricOutcome() string {
+	switch {
+	case o.err == "":
+		return metrics.WebhookSuccess
+	case o.status == http.StatusGone:
+		return metrics.WebhookGone
+	case o.status != 0:
+		return metrics.WebhookHTTPError
+	case o.final:
+		return metrics.WebhookRefused
+	}
+	return metrics.WebhookNetworkError
 }
 
 // Work makes one attempt. A delivery that is no longer pending, or that a
@@ -220,6 +238,7 @@ func (w *Deliverer) work(ctx context.Context, job *river.Job[DeliverArgs]) error
 	if err != nil {
 		return fmt.Errorf("error recording webhook attempt: %w", err)
 	}
+	w.Metrics.WebhookAttempt(o.metricOutcome())
 	if superseded {
 		return nil
 	}

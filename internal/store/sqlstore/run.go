@@ -378,6 +378,19 @@ func (q *queries) RunListLeaseExpired(ctx context.Context, before int64, limit i
 	return out, rows.Err()
 }
 
+func (q *queries) RunCountOpen(ctx context.Context) (pending, running int64, err error) {
+	// openRun is the predicate of the partial index runs_open_lease, so
+	// the count reads that index, not the whole table.
+	err = q.queryRow(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0)
+		FROM runs WHERE `+openRun).Scan(&pending, &running)
+	if err != nil {
+		return 0, 0, fmt.Errorf("error counting open runs: %w", err)
+	}
+	return pending, running, nil
+}
+
 func (q *queries) RunStepInsert(ctx context.Context, p *store.RunStep) error {
 	outputs, err := json.Marshal(nonNil(p.Outputs))
 	if err != nil {

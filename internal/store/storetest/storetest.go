@@ -41,6 +41,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("InTxGrouped", func(t *testing.T) { t.Parallel(); exerciseInTxGrouped(t, setup) })
 	t.Run("Run", func(t *testing.T) { t.Parallel(); exerciseRun(t, setup) })
 	t.Run("RunOwner", func(t *testing.T) { t.Parallel(); exerciseRunOwner(t, setup) })
+	t.Run("RunCount", func(t *testing.T) { t.Parallel(); exerciseRunCount(t, setup) })
 	t.Run("RunEvent", func(t *testing.T) { t.Parallel(); exerciseRunEvent(t, setup) })
 	t.Run("RunStep", func(t *testing.T) { t.Parallel(); exerciseRunStep(t, setup) })
 	t.Run("Setting", func(t *testing.T) { t.Parallel(); exerciseSetting(t, setup) })

@@ -123,7 +123,17 @@ type spyStore struct {
 }
 
 func (s *spyStore) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
-	err := s.Store.InTx(ctx, func(tx store.Tx) error { return fn(&spyTx{Tx: tx, s: s}) })
+	return s.spy(ctx, s.Store.InTx(ctx, func(tx store.Tx) error { return fn(&spyTx{Tx: tx, s: s}) }))
+}
+
+// InTxGrouped is spied on too: the run service writes progress in shared
+// commits.
+func (s *spyStore) InTxGrouped(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.spy(ctx, s.Store.InTxGrouped(ctx, func(tx store.Tx) error { return fn(&spyTx{Tx: tx, s: s}) }))
+}
+
+// spy records what a poll reads after a commit.
+func (s *spyStore) spy(ctx context.Context, err error) error {
 	if err != nil || s.runID == "" {
 		return err
 	}

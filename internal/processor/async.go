@@ -1,0 +1,47 @@
+package processor
+
+import (
+	"context"
+	"time"
+)
+
+// Async is a model that runs at a remote provider: the step submits a
+// request, and the run's job then lets go of its worker slot and comes back
+// to poll it, so a model that takes minutes holds no worker. The engine
+// records the request (Handle) before it waits, and a run resumed after a
+// crash polls the recorded request: Submit is never called twice for one
+// step of one run unless the provider refused the first (a 429, a 5xx).
+type Async interface {
+	Processor
+	// Provider names the provider the requests go to; the concurrency cap
+	// and cancellation are per provider.
+	Provider() string
+	// Limit is the provider's concurrency cap across the deployment: the
+	// requests in flight at once. 0 means none.
+	Limit() int
+	// Submit sends the request and returns the adapter's handle on it (the
+	// provider's id and whatever else Poll and Cancel need).
+	Submit(ctx context.Context, call *Call) (handle string, err error)
+	// Poll asks how the request is doing; call carries the step's params
+	// but no inputs.
+	Poll(ctx context.Context, handle string, call *Call) (*Poll, error)
+	// Cancel asks the provider to stop the request.
+	Cancel(ctx context.Context, handle string) error
+}
+
+// Poll is what a provider said about a request.
+type Poll struct {
+	// Done is set with Outputs once the model finished.
+	Done    bool
+	Outputs map[string]Value
+	// Status is the provider's state, shown to the run's watchers
+	// (IN_QUEUE, IN_PROGRESS, ...).
+	Status string
+	// QueuePosition is the request's place in the provider's queue, or -1.
+	QueuePosition int
+	// Progress is the share done, 0..1, or -1 when the provider does not
+	// say.
+	Progress float64
+	// After, when set, is when the provider suggests asking again.
+	After time.Duration
+}

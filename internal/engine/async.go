@@ -15,7 +15,7 @@ import (
 // local techniques do not pay for reading provider calls.
 func hasAsync(t *technique.Technique, procs processor.Registry) bool {
 	for _, s := range t.Steps {
-		if _, ok := procs[s.Model].(processor.Async); ok {
+		if _, ok := procs[s.Model].(processor.Limited); ok {
 			return true
 		}
 	}
@@ -37,10 +37,7 @@ func (x *execution) runAsync(ctx context.Context, s technique.Step, p processor.
 		return nil, x.submit(ctx, s, p)
 	}
 	if c.State == store.CallSubmitting {
-		x.endCall(ctx, s.ID)
-		return nil, processor.Permanent(processor.CodeProviderError,
-			"The step's request to the provider was interrupted while it was being sent; it was not sent again, so that it cannot be paid twice.",
-			fmt.Errorf("step %s: call to %s left submitting", s.ID, p.Provider()))
+		return nil, x.interrupted(ctx, s, p)
 	}
 	res, err := p.Poll(ctx, c.Handle, &processor.Call{Params: s.Params})
 	age := x.e.cfg.Now().Sub(time.UnixMilli(c.CreatedAt))
@@ -70,6 +67,50 @@ func (x *execution) runAsync(ctx context.Context, s technique.Step, p processor.
 		return nil, err
 	}
 	return nil, &Waiting{After: max(res.After, x.pollAfter(age))}
+}
+
+func (x *execution) interrupted(ctx context.Context, s technique.Step, p processor.Limited) error {
+	x.endCall(ctx, s.ID)
+	return processor.Permanent(processor.CodeProviderError,
+		"The step's request to the provider was interrupted while it was being sent; it was not sent again, so that it cannot be paid twice.",
+		fmt.Errorf("step %s: call to %s left submitting", s.ID, p.Provider()))
+}
+
+// runLimited runs a synchronous provider model in one of its provider's
+// slots, recorded like a submission: the slot is taken in a call record
+// that the finished step's record removes.
+func (x *execution) runLimited(ctx context.Context, s technique.Step, p processor.Processor, lp processor.Limited) (map[string]processor.Value, error) {
+	x.mu.Lock()
+	c := x.calls[s.ID]
+	x.mu.Unlock()
+	if c != nil {
+		return nil, x.interrupted(ctx, s, lp)
+	}
+	inputs, err := x.resolveInputs(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	switch err := x.rec.CallBegin(ctx, s.ID, lp.Provider(), lp.Limit()); {
+	case errors.Is(err, store.ErrProviderBusy):
+		return nil, &Waiting{After: busyWait}
+	case err != nil:
+		return nil, err
+	}
+	outs, err := p.Run(ctx, &processor.Call{Inputs: inputs, Params: s.Params,
+		Progress: func(f float64) { x.stepProgress(ctx, s.ID, f) }})
+	if err == nil {
+		return outs, nil
+	}
+	x.endCall(ctx, s.ID)
+	// A provider that asked to be left alone for a while (a 429 with
+	// Retry-After) or failed on its side: the step waits without holding
+	// a worker, and is sent again.
+	if pe := (*processor.Error)(nil); errors.As(err, &pe) && pe.Transient && ctx.Err() == nil {
+		x.e.cfg.Logger.Warn("provider call failed, will call again", "run_id", x.run.ID, "step", s.ID,
+			"provider", lp.Provider(), "error", err)
+		return nil, &Waiting{After: max(pe.RetryAfter, 2*time.Second)}
+	}
+	return nil, err
 }
 
 func (x *execution) doneCount() int {

@@ -324,16 +324,14 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 	async, isAsync := p.(processor.Async)
 	if isAsync {
 		outs, err = x.runAsync(ctx, s, async)
+	} else if lp, limited := p.(processor.Limited); limited {
+		isAsync = true // the step's call record ends with it
+		outs, err = x.runLimited(ctx, s, p, lp)
 	} else {
 		var inputs map[string]processor.Value
 		if inputs, err = x.resolveInputs(ctx, s); err == nil {
 			outs, err = p.Run(ctx, &processor.Call{Inputs: inputs, Params: s.Params,
 				Progress: func(f float64) { x.stepProgress(ctx, s.ID, f) }})
-		}
-		// A provider that asked to be left alone for a while (a 429 with
-		// Retry-After): the step waits without holding a worker.
-		if pe := (*processor.Error)(nil); errors.As(err, &pe) && pe.Transient && pe.RetryAfter > 0 && ctx.Err() == nil {
-			return &Waiting{After: pe.RetryAfter}
 		}
 	}
 	if err != nil {

@@ -13,12 +13,7 @@ import (
 // step of one run unless the provider refused the first (a 429, a 5xx).
 type Async interface {
 	Processor
-	// Provider names the provider the requests go to; the concurrency cap
-	// and cancellation are per provider.
-	Provider() string
-	// Limit is the provider's concurrency cap across the deployment: the
-	// requests in flight at once. 0 means none.
-	Limit() int
+	Limited
 	// Submit sends the request and returns the adapter's handle on it (the
 	// provider's id and whatever else Poll and Cancel need).
 	Submit(ctx context.Context, call *Call) (handle string, err error)
@@ -27,6 +22,20 @@ type Async interface {
 	Poll(ctx context.Context, handle string, call *Call) (*Poll, error)
 	// Cancel asks the provider to stop the request.
 	Cancel(ctx context.Context, handle string) error
+}
+
+// Limited is a model whose requests go to a provider with a concurrency
+// cap across the deployment. A synchronous one (an OpenAI-compatible call,
+// answered when the model is done) holds one of the provider's slots, and
+// its worker, for the length of Run; a step interrupted in the middle (the
+// process died) is not sent again, as for Async.
+type Limited interface {
+	// Provider names the provider the requests go to; the concurrency cap
+	// and cancellation are per provider.
+	Provider() string
+	// Limit is the provider's cap: requests in flight at once across the
+	// deployment. 0 means none.
+	Limit() int
 }
 
 // Poll is what a provider said about a request.

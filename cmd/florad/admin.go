@@ -67,7 +67,7 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		_, procs, err := app.LoadCatalog()
+		_, procs, err := app.LoadCatalog(providersFromEnv())
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 
 	switch name {
 	case "techniques list":
-		lib, err := app.OpenLibrary(ctx, st)
+		lib, err := app.OpenLibrary(ctx, st, providersFromEnv())
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 				return fmt.Errorf("workspace %s: %w", *wsID, err)
 			}
 		}
-		lib, err := app.OpenLibrary(ctx, st)
+		lib, err := app.OpenLibrary(ctx, st, providersFromEnv())
 		if err != nil {
 			return err
 		}

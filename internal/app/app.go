@@ -26,6 +26,7 @@ import (
 	"github.com/florad/florad/internal/engine"
 	"github.com/florad/florad/internal/netguard"
 	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/store/sqlstore"
@@ -84,9 +85,13 @@ func OpenStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	return s, nil
 }
 
-// LoadCatalog loads the built-in techniques against the built-in models.
-func LoadCatalog() (*technique.Catalog, processor.Registry, error) {
-	procs := processor.Builtin()
+// Models is every model this deployment has: the local ones and the
+// providers' (unavailable, with the reason, when not configured).
+func Models(providers provider.Config) processor.Registry { return provider.Registry(providers) }
+
+// LoadCatalog loads the built-in techniques against the models.
+func LoadCatalog(providers provider.Config) (*technique.Catalog, processor.Registry, error) {
+	procs := Models(providers)
 	c, err := technique.LoadDir(techniques.FS, ".", procs)
 	return c, procs, err
 }
@@ -94,8 +99,8 @@ func LoadCatalog() (*technique.Catalog, processor.Registry, error) {
 // OpenLibrary returns the techniques stored in s, after storing the
 // built-in ones (each version once), so that runs of a built-in technique
 // keep their version across upgrades like any applied technique.
-func OpenLibrary(ctx context.Context, s store.Store) (*technique.Library, error) {
-	catalog, procs, err := LoadCatalog()
+func OpenLibrary(ctx context.Context, s store.Store, providers provider.Config) (*technique.Library, error) {
+	catalog, procs, err := LoadCatalog(providers)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.Store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if a.Techniques, err = OpenLibrary(ctx, a.Store); err != nil {
+	if a.Techniques, err = OpenLibrary(ctx, a.Store, cfg.Providers); err != nil {
 		return nil, err
 	}
 	procs := a.Techniques.Models().(processor.Registry)
@@ -157,6 +162,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	eng := engine.New(engine.Config{
 		Blobs: blobs, Processors: procs, Logger: cfg.Logger,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
+		PollMax:    cfg.ProviderPollMax,
 	})
 	// Webhooks go through the same guard, never following a redirect.
 	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger,
@@ -167,9 +173,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger}
 	a.Webhooks = &webhook.Service{Store: a.Store}
 	if a.Store.PgxPool() != nil {
-		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer)
+		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer, procs)
 	} else {
-		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), a.Runs, eng, a.Webhooks, deliverer)
+		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), a.Runs, eng, a.Webhooks, deliverer, procs)
 	}
 	if err != nil {
 		return nil, err
@@ -221,10 +227,17 @@ func (a *App) openBlobs(ctx context.Context, publicURL string) (blobs blob.Store
 // newRiver builds the River client for one driver; TDriver is needed by the
 // run worker to complete jobs inside our transactions.
 func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, runs *run.Service, eng *engine.Engine,
-	webhooks *webhook.Service, deliverer *webhook.Deliverer) (*river.Client[*sql.Tx], error) {
+	webhooks *webhook.Service, deliverer *webhook.Deliverer, procs processor.Registry) (*river.Client[*sql.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, deliverer)
 	river.AddWorker(workers, &run.Worker[TDriver]{Runs: runs, Executor: eng})
+	cancelers := map[string]run.CallCanceler{}
+	for _, p := range procs {
+		if a, ok := p.(processor.Async); ok {
+			cancelers[a.Provider()] = a
+		}
+	}
+	river.AddWorker(workers, &run.CancelCallsWorker{Runs: runs, Providers: cancelers})
 	river.AddWorker(workers, &run.ReconcileWorker{Runs: runs, Others: []run.Reconciler{webhooks}})
 	riverCfg := &river.Config{
 		Logger:  cfg.Logger,

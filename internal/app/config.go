@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/provider"
 )
 
 // Config is everything florad's processes can be told. The CLI fills it
@@ -72,6 +73,12 @@ type Config struct {
 	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
 	// Defaults to 60 seconds.
 	ShutdownTimeout time.Duration
+	// Providers configures the remote model providers (OpenAI-compatible,
+	// fal); unconfigured ones leave their techniques unavailable.
+	Providers provider.Config
+	// ProviderPollMax bounds the wait between two polls of a provider
+	// request. Defaults to engine.PollMaxDefault.
+	ProviderPollMax time.Duration
 	// Logger receives structured logs. Defaults to discarding them.
 	Logger *slog.Logger
 }

@@ -66,7 +66,9 @@ func (c OpenAIConfig) base() string {
 	return strings.TrimRight(cmp.Or(c.BaseURL, OpenAIBaseURLDefault), "/")
 }
 
-func (c FalConfig) base() string { return strings.TrimRight(cmp.Or(c.QueueURL, FalQueueURLDefault), "/") }
+func (c FalConfig) base() string {
+	return strings.TrimRight(cmp.Or(c.QueueURL, FalQueueURLDefault), "/")
+}
 
 // Models returns every provider model, configured or not.
 func Models(cfg Config) processor.Registry {
@@ -81,4 +83,14 @@ func Models(cfg Config) processor.Registry {
 		"openai.chat":  &OpenAIChat{c: oa},
 		"fal.queue":    &FalQueue{c: fal},
 	}
+}
+
+// Registry is every model a deployment has: the local ones
+// (processor.Builtin) and the providers'.
+func Registry(cfg Config) processor.Registry {
+	procs := processor.Builtin()
+	for name, p := range Models(cfg) {
+		procs[name] = p
+	}
+	return procs
 }

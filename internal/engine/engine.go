@@ -285,9 +285,13 @@ func (x *execution) runGraph(ctx context.Context) error {
 		return firstErr
 	}
 	if len(parked) > 0 {
-		w := &Waiting{After: x.e.cfg.PollMax}
+		// The soonest any parked step wants another look; a Retry-After
+		// may ask for longer than PollMax.
+		var w *Waiting
 		for _, d := range parked {
-			w.After = min(w.After, d)
+			if w == nil || d < w.After {
+				w = &Waiting{After: d}
+			}
 		}
 		return w
 	}

@@ -35,6 +35,7 @@ Usage:
   florad techniques validate FILE                    check a technique file without applying it
   florad bench [flags]                               measure throughput and latency
   florad bench-image [flags]                         time portrait-enhancer on a 12 MP JPEG next to vips
+  florad bench-providers [flags]                     10,000 runs waiting on a slow fake provider at once
 
 Every command takes --data DIR (env FLORA_DATA_DIR, default ./data) or
 --database-url postgres://... (env FLORA_DATABASE_URL); admin
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBench(ctx, rest, stdout, stderr)
 	case "bench-image":
 		return cmdBenchImage(ctx, rest, stdout, stderr)
+	case "bench-providers":
+		return cmdBenchProviders(ctx, rest, stdout, stderr)
 	case "workspace", "key", "credits", "techniques":
 		if sub == "" {
 			return &usageError{fmt.Sprintf("%s needs a subcommand; see 'florad help'", cmd)}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/florad/florad/internal/engine"
@@ -19,13 +20,14 @@ const (
 // providerFlags registers the provider settings on fs, each with its
 // environment variable, and returns a function giving the config once fs
 // is parsed. Keys come only from the environment: flags show in ps.
-func providerFlags(fs *flag.FlagSet) (cfg func() provider.Config, pollMax *time.Duration) {
+func providerFlags(fs *flag.FlagSet) (cfg func() provider.Config, pollMin, pollMax *time.Duration) {
 	oaURL := fs.String("openai-base-url", os.Getenv("FLORA_OPENAI_BASE_URL"), "OpenAI-compatible API base ending in /v1, e.g. a local stable-diffusion.cpp, llama.cpp, Ollama, vLLM or LocalAI server; default https://api.openai.com/v1 when FLORA_OPENAI_API_KEY is set (env FLORA_OPENAI_BASE_URL)")
 	oaImage := fs.String("openai-image-model", envOr("FLORA_OPENAI_IMAGE_MODEL", provider.OpenAIImageModelDefault), "default model of openai.image steps (env FLORA_OPENAI_IMAGE_MODEL)")
 	oaChat := fs.String("openai-chat-model", envOr("FLORA_OPENAI_CHAT_MODEL", provider.OpenAIChatModelDefault), "default model of openai.chat steps (env FLORA_OPENAI_CHAT_MODEL)")
-	oaConc := fs.Int("openai-concurrency", envInt("FLORA_OPENAI_CONCURRENCY", openAIConcurrencyDefault), "OpenAI-compatible requests in flight at once across the deployment (env FLORA_OPENAI_CONCURRENCY)")
+	oaConc := fs.Int("openai-concurrency", envCap("FLORA_OPENAI_CONCURRENCY", openAIConcurrencyDefault), "OpenAI-compatible requests in flight at once across the deployment (env FLORA_OPENAI_CONCURRENCY)")
 	falURL := fs.String("fal-queue-url", envOr("FLORA_FAL_QUEUE_URL", provider.FalQueueURLDefault), "fal queue API base (env FLORA_FAL_QUEUE_URL)")
-	falConc := fs.Int("fal-concurrency", envInt("FLORA_FAL_CONCURRENCY", falConcurrencyDefault), "fal requests in flight at once across the deployment (env FLORA_FAL_CONCURRENCY)")
+	falConc := fs.Int("fal-concurrency", envCap("FLORA_FAL_CONCURRENCY", falConcurrencyDefault), "fal requests in flight at once across the deployment; 0 for no cap (env FLORA_FAL_CONCURRENCY)")
+	pollMin = fs.Duration("provider-poll-min", envDuration("FLORA_PROVIDER_POLL_MIN", engine.PollMinDefault), "shortest wait between two polls of a provider request; the wait grows with the request's age up to --provider-poll-max (env FLORA_PROVIDER_POLL_MIN)")
 	pollMax = fs.Duration("provider-poll-max", envDuration("FLORA_PROVIDER_POLL_MAX", engine.PollMaxDefault), "longest wait between two polls of a provider request (env FLORA_PROVIDER_POLL_MAX)")
 	return func() provider.Config {
 		return provider.Config{
@@ -33,12 +35,20 @@ func providerFlags(fs *flag.FlagSet) (cfg func() provider.Config, pollMax *time.
 				ImageModel: *oaImage, ChatModel: *oaChat, Concurrency: *oaConc},
 			Fal: provider.FalConfig{QueueURL: *falURL, Key: os.Getenv("FLORA_FAL_KEY"), Concurrency: *falConc},
 		}
-	}, pollMax
+	}, pollMin, pollMax
 }
 
 // providersFromEnv is the provider config of admin commands, which only
 // need to know what is configured.
 func providersFromEnv() provider.Config {
-	cfg, _ := providerFlags(flag.NewFlagSet("providers", flag.ContinueOnError))
+	cfg, _, _ := providerFlags(flag.NewFlagSet("providers", flag.ContinueOnError))
 	return cfg()
+}
+
+// envCap reads a concurrency cap, where 0 (no cap) is a value.
+func envCap(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n >= 0 {
+		return n
+	}
+	return def
 }

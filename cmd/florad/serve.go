@@ -46,7 +46,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	rateBurst := fs.Int("rate-burst", envInt("FLORA_RATE_BURST", 0), "API requests a workspace may make at once; 0 for twice --rate-limit (env FLORA_RATE_BURST)")
 	maxStreams := fs.Int("max-streams", envInt("FLORA_MAX_STREAMS", api.MaxStreamsPerWorkspaceDefault), "event streams one workspace may hold open on this process (env FLORA_MAX_STREAMS)")
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
-	providers, pollMax := providerFlags(fs)
+	providers, pollMin, pollMax := providerFlags(fs)
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
 		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
 		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
-		MaxStreamsPerWorkspace: *maxStreams, Providers: providers(), ProviderPollMax: *pollMax,
+		MaxStreamsPerWorkspace: *maxStreams, Providers: providers(), ProviderPollMin: *pollMin, ProviderPollMax: *pollMax,
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))

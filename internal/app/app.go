@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	eng := engine.New(engine.Config{
 		Blobs: blobs, Processors: procs, Logger: cfg.Logger,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
-		PollMax:    cfg.ProviderPollMax,
+		PollMin:    cfg.ProviderPollMin, PollMax: cfg.ProviderPollMax,
 	})
 	// Webhooks go through the same guard, never following a redirect.
 	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger,

@@ -76,9 +76,10 @@ type Config struct {
 	// Providers configures the remote model providers (OpenAI-compatible,
 	// fal); unconfigured ones leave their techniques unavailable.
 	Providers provider.Config
-	// ProviderPollMax bounds the wait between two polls of a provider
-	// request. Defaults to engine.PollMaxDefault.
-	ProviderPollMax time.Duration
+	// ProviderPollMin and ProviderPollMax bound the wait between two polls
+	// of a provider request. Default to engine.PollMinDefault and
+	// engine.PollMaxDefault.
+	ProviderPollMin, ProviderPollMax time.Duration
 	// Logger receives structured logs. Defaults to discarding them.
 	Logger *slog.Logger
 }

@@ -28,20 +28,26 @@ type Fal struct {
 	// RateLimit429 answers the first N submissions 429 with Retry-After: 1.
 	RateLimit429 atomic.Int64
 
-	Submits  atomic.Int64
-	Polls    atomic.Int64
-	Cancels  atomic.Int64
-	Server   *httptest.Server
-	mu       sync.Mutex
-	requests map[string]*falRequest
-	order    []string
-	seq      int
+	Submits atomic.Int64
+	Polls   atomic.Int64
+	Cancels atomic.Int64
+	// Results counts requests whose result was read; Outstanding counts
+	// those submitted and not yet read, and MaxOutstanding its peak: how
+	// many requests waited at the provider at once.
+	Results        atomic.Int64
+	Outstanding    atomic.Int64
+	MaxOutstanding atomic.Int64
+	Server         *httptest.Server
+	mu             sync.Mutex
+	requests       map[string]*falRequest
+	seq            int
 }
 
 type falRequest struct {
 	id, app, prompt string
 	at              time.Time
 	canceled        bool
+	read            bool
 }
 
 // NewFal starts the fake on a loopback port.
@@ -124,8 +130,14 @@ func (f *Fal) submit(w http.ResponseWriter, r *http.Request, app string) {
 	f.seq++
 	id := fmt.Sprintf("req-%06d", f.seq)
 	f.requests[id] = &falRequest{id: id, app: app, prompt: prompt, at: time.Now()}
-	f.order = append(f.order, id)
 	f.mu.Unlock()
+	n := f.Outstanding.Add(1)
+	for {
+		m := f.MaxOutstanding.Load()
+		if n <= m || f.MaxOutstanding.CompareAndSwap(m, n) {
+			break
+		}
+	}
 	base := "http://" + r.Host + "/" + app + "/requests/" + id
 	writeJSON(w, http.StatusOK, map[string]any{"request_id": id, "status_url": base + "/status",
 		"response_url": base, "cancel_url": base + "/cancel", "queue_position": 0})
@@ -175,6 +187,14 @@ func (f *Fal) result(w http.ResponseWriter, r *http.Request, req *falRequest) {
 	case wants(req.prompt, PromptUnsafe):
 		writeJSON(w, http.StatusOK, map[string]any{"images": []any{}, "has_nsfw_concepts": []bool{true}})
 		return
+	}
+	f.mu.Lock()
+	first := !req.read
+	req.read = true
+	f.mu.Unlock()
+	if first {
+		f.Results.Add(1)
+		f.Outstanding.Add(-1)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"images": []map[string]any{{
 		"url": "http://" + r.Host + "/files/" + req.id + ".png", "content_type": "image/png", "width": 32, "height": 32}},

@@ -27,6 +27,8 @@ func providerFlags(fs *flag.FlagSet) (cfg func() provider.Config, pollMin, pollM
 	oaConc := fs.Int("openai-concurrency", envCap("FLORA_OPENAI_CONCURRENCY", openAIConcurrencyDefault), "OpenAI-compatible requests in flight at once across the deployment (env FLORA_OPENAI_CONCURRENCY)")
 	falURL := fs.String("fal-queue-url", envOr("FLORA_FAL_QUEUE_URL", provider.FalQueueURLDefault), "fal queue API base (env FLORA_FAL_QUEUE_URL)")
 	falConc := fs.Int("fal-concurrency", envCap("FLORA_FAL_CONCURRENCY", falConcurrencyDefault), "fal requests in flight at once across the deployment; 0 for no cap (env FLORA_FAL_CONCURRENCY)")
+	repURL := fs.String("replicate-base-url", envOr("FLORA_REPLICATE_BASE_URL", provider.ReplicateBaseURLDefault), "Replicate API base (env FLORA_REPLICATE_BASE_URL)")
+	repConc := fs.Int("replicate-concurrency", envCap("FLORA_REPLICATE_CONCURRENCY", falConcurrencyDefault), "Replicate predictions in flight at once across the deployment; 0 for no cap (env FLORA_REPLICATE_CONCURRENCY)")
 	pollMin = fs.Duration("provider-poll-min", envDuration("FLORA_PROVIDER_POLL_MIN", engine.PollMinDefault), "shortest wait between two polls of a provider request; the wait grows with the request's age up to --provider-poll-max (env FLORA_PROVIDER_POLL_MIN)")
 	pollMax = fs.Duration("provider-poll-max", envDuration("FLORA_PROVIDER_POLL_MAX", engine.PollMaxDefault), "longest wait between two polls of a provider request (env FLORA_PROVIDER_POLL_MAX)")
 	return func() provider.Config {
@@ -34,6 +36,8 @@ func providerFlags(fs *flag.FlagSet) (cfg func() provider.Config, pollMin, pollM
 			OpenAI: provider.OpenAIConfig{BaseURL: *oaURL, APIKey: os.Getenv("FLORA_OPENAI_API_KEY"),
 				ImageModel: *oaImage, ChatModel: *oaChat, Concurrency: *oaConc},
 			Fal: provider.FalConfig{QueueURL: *falURL, Key: os.Getenv("FLORA_FAL_KEY"), Concurrency: *falConc},
+			Replicate: provider.ReplicateConfig{BaseURL: *repURL, Token: os.Getenv("FLORA_REPLICATE_API_TOKEN"),
+				WebhookSecret: os.Getenv("FLORA_REPLICATE_WEBHOOK_SECRET"), Concurrency: *repConc},
 		}
 	}, pollMin, pollMax
 }

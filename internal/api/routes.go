@@ -36,6 +36,8 @@ func (s *Server) routes() chi.Router {
 		return chi.Middlewares{authenticate, s.rateLimit}
 	}
 	r.Route("/api/v1", func(r chi.Router) {
+		// Providers' webhooks carry their own signature, not an API key.
+		r.Post("/provider-webhooks/replicate", s.handle(s.replicateWebhook))
 		// Polls, the most frequent request, read the key and the run together.
 		get(r.With(api(s.authenticatePoll)...), "/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
 		r.Group(func(r chi.Router) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,10 +137,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.Store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if a.Techniques, err = OpenLibrary(ctx, a.Store, cfg.Providers); err != nil {
-		return nil, err
-	}
-	procs := a.Techniques.Models().(processor.Registry)
 	a.Workspaces = &workspace.Service{Store: a.Store}
 
 	publicURL := cfg.PublicURL
@@ -151,6 +148,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			publicURL = "http://" + a.listener.Addr().String()
 		}
 	}
+	// Replicate is told where to send its webhooks when florad can verify
+	// them; a worker-only process needs --public-url for that.
+	if rp := &cfg.Providers.Replicate; rp.WebhookSecret != "" && rp.WebhookURL == "" && publicURL != "" {
+		rp.WebhookURL = strings.TrimRight(publicURL, "/") + "/api/v1/provider-webhooks/replicate"
+	}
+	if a.Techniques, err = OpenLibrary(ctx, a.Store, cfg.Providers); err != nil {
+		return nil, err
+	}
+	procs := a.Techniques.Models().(processor.Registry)
 
 	blobs, files, err := a.openBlobs(ctx, publicURL)
 	if err != nil {
@@ -187,6 +193,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
 		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Ready: a.Store.Ping,
 		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
+		ReplicateWebhookSecret: cfg.Providers.Replicate.WebhookSecret,
 	})
 	ok = true
 	return a, nil

@@ -134,7 +134,7 @@ func (x *execution) submit(ctx context.Context, s technique.Step, p processor.As
 	// must be recorded, whatever it is.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.e.cfg.SubmitTimeout)
 	defer cancel()
-	handle, err := p.Submit(sctx, &processor.Call{Inputs: inputs, Params: s.Params})
+	sub, err := p.Submit(sctx, &processor.Call{Inputs: inputs, Params: s.Params})
 	if err != nil {
 		x.endCall(sctx, s.ID)
 		pe := processor.AsError(err)
@@ -147,10 +147,10 @@ func (x *execution) submit(ctx context.Context, s technique.Step, p processor.As
 		}
 		return err
 	}
-	if err := x.rec.CallSubmitted(sctx, s.ID, handle); err != nil {
+	if err := x.rec.CallSubmitted(sctx, s.ID, sub); err != nil {
 		// The run ended (canceled) or changed hands while the request was
 		// sent: nobody will poll it, so the provider is told to stop.
-		if cerr := p.Cancel(sctx, handle); cerr != nil {
+		if cerr := p.Cancel(sctx, sub.Handle); cerr != nil {
 			x.e.cfg.Logger.Warn("error canceling an orphaned provider request", "run_id", x.run.ID, "step", s.ID,
 				"provider", p.Provider(), "error", cerr)
 		}

@@ -50,7 +50,7 @@ type Recorder interface {
 	// CallSubmitted records the provider's handle on the request in the
 	// transaction of the submission's outcome; a refusal means the run is
 	// no longer this execution's, and nobody will poll the request.
-	CallSubmitted(ctx context.Context, stepID, handle string) error
+	CallSubmitted(ctx context.Context, stepID string, sub *processor.Submission) error
 	// CallStatus shows the provider's reported state in the run's progress
 	// events, when it changed.
 	CallStatus(ctx context.Context, stepID string, st CallStatus) error

@@ -14,9 +14,8 @@ import (
 type Async interface {
 	Processor
 	Limited
-	// Submit sends the request and returns the adapter's handle on it (the
-	// provider's id and whatever else Poll and Cancel need).
-	Submit(ctx context.Context, call *Call) (handle string, err error)
+	// Submit sends the request and returns what Poll and Cancel need.
+	Submit(ctx context.Context, call *Call) (*Submission, error)
 	// Poll asks how the request is doing; call carries the step's params
 	// but no inputs.
 	Poll(ctx context.Context, handle string, call *Call) (*Poll, error)
@@ -36,6 +35,15 @@ type Limited interface {
 	// Limit is the provider's cap: requests in flight at once across the
 	// deployment. 0 means none.
 	Limit() int
+}
+
+// Submission is a request the provider accepted.
+type Submission struct {
+	// RequestID is the provider's id of it, by which its webhooks name it.
+	RequestID string
+	// Handle is the adapter's record of it (the id and whatever URLs Poll
+	// and Cancel use), opaque to everyone else.
+	Handle string
 }
 
 // Poll is what a provider said about a request.

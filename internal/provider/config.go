@@ -14,8 +14,9 @@ import (
 // reason, so techniques using them are listed available: false and refuse
 // runs.
 type Config struct {
-	OpenAI OpenAIConfig
-	Fal    FalConfig
+	OpenAI    OpenAIConfig
+	Fal       FalConfig
+	Replicate ReplicateConfig
 	// Client makes the requests to providers (which the operator chose, so
 	// they are not SSRF-guarded: a local model server on loopback is the
 	// point). Defaults to a client with a 10-minute overall timeout.
@@ -50,12 +51,30 @@ type FalConfig struct {
 	Concurrency int
 }
 
+// ReplicateConfig configures the Replicate predictions adapter.
+type ReplicateConfig struct {
+	// BaseURL defaults to https://api.replicate.com.
+	BaseURL string
+	Token   string
+	// WebhookURL, when set, is sent with each prediction so that Replicate
+	// tells florad when it completes; florad sets it from its public URL
+	// when WebhookSecret is set.
+	WebhookURL string
+	// WebhookSecret is the whsec_ secret Replicate signs webhooks with
+	// (GET /v1/webhooks/default/secret).
+	WebhookSecret string
+	// Concurrency caps the requests in flight at once across the
+	// deployment; 0 means none.
+	Concurrency int
+}
+
 // Defaults.
 const (
 	OpenAIBaseURLDefault    = "https://api.openai.com/v1"
 	OpenAIImageModelDefault = "gpt-image-1"
 	OpenAIChatModelDefault  = "gpt-4o-mini"
 	FalQueueURLDefault      = "https://queue.fal.run"
+	ReplicateBaseURLDefault = "https://api.replicate.com"
 )
 
 // configured reports whether the OpenAI adapter may be used: a key (for
@@ -64,6 +83,10 @@ func (c OpenAIConfig) configured() bool { return c.APIKey != "" || c.BaseURL != 
 
 func (c OpenAIConfig) base() string {
 	return strings.TrimRight(cmp.Or(c.BaseURL, OpenAIBaseURLDefault), "/")
+}
+
+func (c ReplicateConfig) base() string {
+	return strings.TrimRight(cmp.Or(c.BaseURL, ReplicateBaseURLDefault), "/")
 }
 
 func (c FalConfig) base() string {
@@ -79,9 +102,10 @@ func Models(cfg Config) processor.Registry {
 	oa := &openAI{cfg: cfg.OpenAI, client: client}
 	fal := &falClient{cfg: cfg.Fal, client: client}
 	return processor.Registry{
-		"openai.image": &OpenAIImage{c: oa},
-		"openai.chat":  &OpenAIChat{c: oa},
-		"fal.queue":    &FalQueue{c: fal},
+		"openai.image":      &OpenAIImage{c: oa},
+		"openai.chat":       &OpenAIChat{c: oa},
+		"fal.queue":         &FalQueue{c: fal},
+		"replicate.predict": &ReplicatePredict{c: &replicateClient{cfg: cfg.Replicate, client: client}},
 	}
 }
 

@@ -87,10 +87,10 @@ func (m *FalQueue) Run(context.Context, *processor.Call) (map[string]processor.V
 
 func (m *FalQueue) authorize(req *http.Request) { req.Header.Set("Authorization", "Key "+m.c.cfg.Key) }
 
-func (m *FalQueue) Submit(ctx context.Context, call *processor.Call) (string, error) {
+func (m *FalQueue) Submit(ctx context.Context, call *processor.Call) (*processor.Submission, error) {
 	var p falParams
 	if err := decode(call.Params, &p); err != nil {
-		return "", processor.Permanent(processor.CodeInternalError, "The step's parameters are invalid.", err)
+		return nil, processor.Permanent(processor.CodeInternalError, "The step's parameters are invalid.", err)
 	}
 	body := map[string]any{}
 	for k, v := range p.Arguments {
@@ -108,15 +108,15 @@ func (m *FalQueue) Submit(ctx context.Context, call *processor.Call) (string, er
 	}
 	req, err := jsonRequest(http.MethodPost, m.c.cfg.base()+"/"+p.App, body)
 	if err != nil {
-		return "", processor.Permanent(processor.CodeInternalError, "The provider request could not be built.", err)
+		return nil, processor.Permanent(processor.CodeInternalError, "The provider request could not be built.", err)
 	}
 	m.authorize(req)
 	var h falHandle
 	if err := call0(ctx, m.c.client, req, providerFal, &h); err != nil {
-		return "", err
+		return nil, err
 	}
 	if h.RequestID == "" {
-		return "", processor.Permanent(processor.CodeProviderError, "The fal provider returned no request id.", nil)
+		return nil, processor.Permanent(processor.CodeProviderError, "The fal provider returned no request id.", nil)
 	}
 	// The URLs fal answers with are used as given, but only on the queue's
 	// own host: the key is never sent elsewhere.
@@ -136,7 +136,10 @@ func (m *FalQueue) Submit(ctx context.Context, call *processor.Call) (string, er
 		h.CancelURL = base + "/cancel"
 	}
 	b, err := json.Marshal(h)
-	return string(b), err
+	if err != nil {
+		return nil, err
+	}
+	return &processor.Submission{RequestID: h.RequestID, Handle: string(b)}, nil
 }
 
 func (m *FalQueue) sameHost(raw string) bool {

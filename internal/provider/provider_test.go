@@ -98,11 +98,12 @@ func TestFalKeyStaysOnTheQueueHost(t *testing.T) {
 	}))
 	t.Cleanup(queue.Close)
 	m := Models(Config{Fal: FalConfig{QueueURL: queue.URL, Key: "k"}})["fal.queue"].(processor.Async)
-	h, err := m.Submit(context.Background(), &processor.Call{Params: map[string]any{"app": "fal-ai/x"},
+	sub, err := m.Submit(context.Background(), &processor.Call{Params: map[string]any{"app": "fal-ai/x"},
 		Inputs: map[string]processor.Value{"prompt": {Text: "p"}}})
 	require.NoError(t, err)
 	var fh falHandle
-	require.NoError(t, json.Unmarshal([]byte(h), &fh))
+	require.Equal(t, "abc", sub.RequestID)
+	require.NoError(t, json.Unmarshal([]byte(sub.Handle), &fh))
 	require.Equal(t, queue.URL+"/fal-ai/x/requests/abc/status", fh.StatusURL)
 	require.Equal(t, queue.URL+"/fal-ai/x/requests/abc", fh.ResponseURL)
 	require.Equal(t, queue.URL+"/fal-ai/x/requests/abc/cancel", fh.CancelURL)

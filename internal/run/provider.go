@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/florad/florad/internal/engine"
+	"github.com/florad/florad/internal/processor"
 	"github.com/florad/florad/internal/store"
 )
 
@@ -99,6 +100,30 @@ func (w *CancelCallsWorker) Work(ctx context.Context, job *river.Job[CancelCalls
 	return nil
 }
 
+// WakeCall is a provider's word (its webhook) that a request changed: the
+// run waiting on it is executed now instead of at its next poll. A request
+// florad does not know (finished, canceled, never sent by this deployment)
+// is not an error: providers retry webhooks, and late ones are normal.
+func (s *Service) WakeCall(ctx context.Context, provider, requestID string) error {
+	c, err := s.Store.StepCallByRequest(ctx, provider, requestID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := s.Store.RunStateGet(ctx, c.RunID)
+	if err != nil || st.Finished() || st.JobID == 0 {
+		return err
+	}
+	// A running job is left as it is (River does not touch it): it is
+	// polling already, or about to snooze and come back.
+	if _, err := s.Jobs.JobRetry(ctx, st.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
+		return fmt.Errorf("error waking the job of run %s: %w", c.RunID, err)
+	}
+	return nil
+}
+
 func (x *recorder) Calls(ctx context.Context) ([]*store.StepCall, error) {
 	return x.s.Store.StepCallList(ctx, x.runID)
 }
@@ -115,14 +140,14 @@ func (x *recorder) CallBegin(ctx context.Context, stepID, provider string, limit
 	})
 }
 
-func (x *recorder) CallSubmitted(ctx context.Context, stepID, handle string) error {
+func (x *recorder) CallSubmitted(ctx context.Context, stepID string, sub *processor.Submission) error {
 	now := x.s.now()
 	return x.s.Store.InTx(ctx, func(tx store.Tx) error {
 		if err := tx.RunRenewLease(ctx, &store.RunLeaseParams{RunID: x.runID, JobID: x.jobID,
 			LeaseUntil: now.Add(x.s.lease()).UnixMilli()}); err != nil {
 			return err
 		}
-		return tx.StepCallSubmitted(ctx, x.runID, stepID, handle, now.UnixMilli())
+		return tx.StepCallSubmitted(ctx, x.runID, stepID, sub.RequestID, sub.Handle, now.UnixMilli())
 	})
 }
 

@@ -239,6 +239,9 @@ type StepCall struct {
 	StepID   string
 	Provider string
 	State    string
+	// RequestID is the provider's id of the request, by which its webhooks
+	// name it.
+	RequestID string
 	// Handle is the adapter's record of the request (the provider's id and
 	// URLs), opaque to the store.
 	Handle string

@@ -105,6 +105,9 @@ type Reader interface {
 	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)
 	// StepCallList returns the run's provider requests in flight.
 	StepCallList(ctx context.Context, runID string) ([]*StepCall, error)
+	// StepCallByRequest finds the request a provider's webhook names;
+	// ErrNotFound if it is not in flight.
+	StepCallByRequest(ctx context.Context, provider, requestID string) (*StepCall, error)
 	// ProviderInFlight counts the provider's requests holding a slot.
 	ProviderInFlight(ctx context.Context, provider string) (int, error)
 	LedgerList(ctx context.Context, workspaceID string) ([]*LedgerEntry, error)
@@ -205,7 +208,7 @@ type Tx interface {
 	StepCallBegin(ctx context.Context, p *StepCallBeginParams) error
 	// StepCallSubmitted records the provider's acceptance; ErrNotFound if
 	// the call is gone.
-	StepCallSubmitted(ctx context.Context, runID, stepID, handle string, at int64) error
+	StepCallSubmitted(ctx context.Context, runID, stepID, requestID, handle string, at int64) error
 	// StepCallSetStatus stores the provider's reported state and says
 	// whether it changed; ErrNotFound if the call is gone.
 	StepCallSetStatus(ctx context.Context, runID, stepID, status string, at int64) (bool, error)

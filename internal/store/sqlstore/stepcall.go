@@ -8,7 +8,7 @@ import (
 	"github.com/florad/florad/internal/store"
 )
 
-const stepCallColumns = `run_id, step_id, provider, state, handle, status, created_at, updated_at`
+const stepCallColumns = `run_id, step_id, provider, state, request_id, handle, status, created_at, updated_at`
 
 func (q *queries) StepCallBegin(ctx context.Context, p *store.StepCallBeginParams) error {
 	if _, err := q.exec(ctx, `INSERT INTO provider_slots (provider, in_flight) VALUES (?, 0) ON CONFLICT (provider) DO NOTHING`,
@@ -31,16 +31,16 @@ func (q *queries) StepCallBegin(ctx context.Context, p *store.StepCallBeginParam
 	} else if n == 0 {
 		return store.ErrProviderBusy
 	}
-	if _, err := q.exec(ctx, `INSERT INTO run_step_calls (`+stepCallColumns+`) VALUES (?, ?, ?, ?, '', '', ?, ?)`,
+	if _, err := q.exec(ctx, `INSERT INTO run_step_calls (`+stepCallColumns+`) VALUES (?, ?, ?, ?, '', '', '', ?, ?)`,
 		p.RunID, p.StepID, p.Provider, store.CallSubmitting, p.At, p.At); err != nil {
 		return fmt.Errorf("error recording provider call of step %s: %w", p.StepID, err)
 	}
 	return nil
 }
 
-func (q *queries) StepCallSubmitted(ctx context.Context, runID, stepID, handle string, at int64) error {
-	res, err := q.exec(ctx, `UPDATE run_step_calls SET state = ?, handle = ?, updated_at = ? WHERE run_id = ? AND step_id = ?`,
-		store.CallSubmitted, handle, at, runID, stepID)
+func (q *queries) StepCallSubmitted(ctx context.Context, runID, stepID, requestID, handle string, at int64) error {
+	res, err := q.exec(ctx, `UPDATE run_step_calls SET state = ?, request_id = ?, handle = ?, updated_at = ? WHERE run_id = ? AND step_id = ?`,
+		store.CallSubmitted, requestID, handle, at, runID, stepID)
 	if err != nil {
 		return fmt.Errorf("error recording provider submission: %w", err)
 	}
@@ -94,8 +94,8 @@ func (q *queries) StepCallList(ctx context.Context, runID string) ([]*store.Step
 	defer rows.Close()
 	var out []*store.StepCall
 	for rows.Next() {
-		c := &store.StepCall{}
-		if err := rows.Scan(&c.RunID, &c.StepID, &c.Provider, &c.State, &c.Handle, &c.Status, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		c, err := stepCallFromRow(rows)
+		if err != nil {
 			return nil, fmt.Errorf("error scanning provider call: %w", err)
 		}
 		out = append(out, c)
@@ -112,4 +112,22 @@ func (q *queries) ProviderInFlight(ctx context.Context, provider string) (int, e
 		return 0, fmt.Errorf("error reading provider slots: %w", err)
 	}
 	return n, nil
+}
+
+func stepCallFromRow(sc interface{ Scan(...any) error }) (*store.StepCall, error) {
+	c := &store.StepCall{}
+	err := sc.Scan(&c.RunID, &c.StepID, &c.Provider, &c.State, &c.RequestID, &c.Handle, &c.Status, &c.CreatedAt, &c.UpdatedAt)
+	return c, err
+}
+
+func (q *queries) StepCallByRequest(ctx context.Context, provider, requestID string) (*store.StepCall, error) {
+	if requestID == "" {
+		return nil, store.ErrNotFound
+	}
+	c, err := stepCallFromRow(q.queryRow(ctx, `SELECT `+stepCallColumns+` FROM run_step_calls
+		WHERE provider = ? AND request_id = ? AND request_id <> ''`, provider, requestID))
+	if err != nil {
+		return nil, fmt.Errorf("error finding provider call: %w", q.scanErr(err))
+	}
+	return c, nil
 }

@@ -33,8 +33,15 @@ func exerciseStepCall(t *testing.T, setup setupFunc) {
 
 		at := b.fix.Now()
 		require.NoError(t, b.store.InTx(b.ctx, func(tx store.Tx) error {
-			return tx.StepCallSubmitted(b.ctx, r.ID, "gen", `{"id":"req_1"}`, at)
+			return tx.StepCallSubmitted(b.ctx, r.ID, "gen", "req_1", `{"id":"req_1"}`, at)
 		}))
+		byReq, err := b.store.StepCallByRequest(b.ctx, provider, "req_1")
+		require.NoError(t, err)
+		require.Equal(t, r.ID, byReq.RunID)
+		_, err = b.store.StepCallByRequest(b.ctx, provider, "req_2")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		_, err = b.store.StepCallByRequest(b.ctx, "other", "req_1")
+		require.ErrorIs(t, err, store.ErrNotFound)
 		var changed []bool
 		for _, st := range []string{"IN_QUEUE:3", "IN_QUEUE:3", "IN_PROGRESS"} {
 			require.NoError(t, b.store.InTx(b.ctx, func(tx store.Tx) error {
@@ -47,7 +54,7 @@ func exerciseStepCall(t *testing.T, setup setupFunc) {
 		calls, err = b.store.StepCallList(b.ctx, r.ID)
 		require.NoError(t, err)
 		require.Equal(t, &store.StepCall{RunID: r.ID, StepID: "gen", Provider: provider, State: store.CallSubmitted,
-			Handle: `{"id":"req_1"}`, Status: "IN_PROGRESS", CreatedAt: begin.At, UpdatedAt: calls[0].UpdatedAt}, calls[0])
+			RequestID: "req_1", Handle: `{"id":"req_1"}`, Status: "IN_PROGRESS", CreatedAt: begin.At, UpdatedAt: calls[0].UpdatedAt}, calls[0])
 
 		require.NoError(t, b.store.InTx(b.ctx, func(tx store.Tx) error { return tx.StepCallDelete(b.ctx, r.ID, "gen") }))
 		require.NoError(t, b.store.InTx(b.ctx, func(tx store.Tx) error { return tx.StepCallDelete(b.ctx, r.ID, "gen") }),
@@ -59,7 +66,7 @@ func exerciseStepCall(t *testing.T, setup setupFunc) {
 		require.NoError(t, err)
 		require.Zero(t, n)
 
-		err = b.store.InTx(b.ctx, func(tx store.Tx) error { return tx.StepCallSubmitted(b.ctx, r.ID, "gen", "x", at) })
+		err = b.store.InTx(b.ctx, func(tx store.Tx) error { return tx.StepCallSubmitted(b.ctx, r.ID, "gen", "x", "x", at) })
 		require.ErrorIs(t, err, store.ErrNotFound)
 		err = b.store.InTx(b.ctx, func(tx store.Tx) error {
 			_, err := tx.StepCallSetStatus(b.ctx, r.ID, "gen", "x", at)

@@ -9,12 +9,15 @@ CREATE TABLE run_step_calls (
     step_id    TEXT NOT NULL,
     provider   TEXT NOT NULL,
     state      TEXT NOT NULL CHECK (state IN ('submitting', 'submitted')),
+    request_id TEXT NOT NULL DEFAULT '',
     handle     TEXT NOT NULL DEFAULT '',
     status     TEXT NOT NULL DEFAULT '',
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (run_id, step_id)
 );
+-- A provider's webhook names its request: it finds the run to wake.
+CREATE INDEX run_step_calls_request ON run_step_calls (provider, request_id) WHERE request_id <> '';
 
 -- Requests in flight per provider across the deployment, for the
 -- per-provider concurrency cap: a guarded increment takes a slot, so two

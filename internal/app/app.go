@@ -245,6 +245,7 @@ func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, r
 		}
 	}
 	river.AddWorker(workers, &run.CancelCallsWorker{Runs: runs, Providers: cancelers})
+	river.AddWorker(workers, &run.WakeWorker{Runs: runs})
 	river.AddWorker(workers, &run.ReconcileWorker{Runs: runs, Others: []run.Reconciler{webhooks}})
 	riverCfg := &river.Config{
 		Logger:  cfg.Logger,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/florad/florad/internal/engine"
 	"github.com/florad/florad/internal/processor"
@@ -116,12 +117,70 @@ func (s *Service) WakeCall(ctx context.Context, provider, requestID string) erro
 	if err != nil || st.Finished() || st.JobID == 0 {
 		return err
 	}
-	// A running job is left as it is (River does not touch it): it is
-	// polling already, or about to snooze and come back.
-	if _, err := s.Jobs.JobRetry(ctx, st.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
-		return fmt.Errorf("error waking the job of run %s: %w", c.RunID, err)
+	return s.wake(ctx, c.RunID, st.JobID, 0)
+}
+
+// wakeAttempts bounds how often a wake is tried again while the run's job
+// is running.
+const wakeAttempts = 10
+
+// wake makes the run's snoozed job available now. River leaves a running
+// job as it is, and one that is running may have polled just before the
+// provider finished and be about to snooze for a long while: then a
+// WakeArgs job tries again a moment later.
+func (s *Service) wake(ctx context.Context, runID string, jobID int64, attempt int) error {
+	row, err := s.Jobs.JobRetry(ctx, jobID)
+	if errors.Is(err, river.ErrNotFound) {
+		return nil
 	}
-	return nil
+	if err != nil {
+		return fmt.Errorf("error waking the job of run %s: %w", runID, err)
+	}
+	if row.State != rivertype.JobStateRunning || attempt >= wakeAttempts {
+		return nil
+	}
+	return s.Store.InTx(ctx, func(tx store.Tx) error {
+		_, err := s.Jobs.InsertTx(ctx, tx.SQLTx(), WakeArgs{RunID: runID, JobID: jobID, Attempt: attempt + 1},
+			&river.InsertOpts{ScheduledAt: s.now().Add(500 * time.Millisecond)})
+		return err
+	})
+}
+
+// WakeArgs is the River job that wakes a run's job once it is no longer
+// running (see Service.wake).
+type WakeArgs struct {
+	RunID   string `json:"run_id"`
+	JobID   int64  `json:"job_id"`
+	Attempt int    `json:"attempt"`
+}
+
+// Kind implements river.JobArgs.
+func (WakeArgs) Kind() string { return "run_wake" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (WakeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
+}
+
+// WakeWorker is the River worker of WakeArgs.
+type WakeWorker struct {
+	river.WorkerDefaults[WakeArgs]
+	Runs *Service
+}
+
+// Work tries the wake again, unless the run ended or changed hands.
+func (w *WakeWorker) Work(ctx context.Context, job *river.Job[WakeArgs]) error {
+	st, err := w.Runs.Store.RunStateGet(ctx, job.Args.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Finished() || st.JobID != job.Args.JobID {
+		return nil
+	}
+	return w.Runs.wake(ctx, job.Args.RunID, job.Args.JobID, job.Args.Attempt)
 }
 
 func (x *recorder) Calls(ctx context.Context) ([]*store.StepCall, error) {

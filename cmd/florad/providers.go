@@ -29,6 +29,8 @@ func providerFlags(fs *flag.FlagSet) (cfg func() provider.Config, pollMin, pollM
 	falConc := fs.Int("fal-concurrency", envCap("FLORA_FAL_CONCURRENCY", falConcurrencyDefault), "fal requests in flight at once across the deployment; 0 for no cap (env FLORA_FAL_CONCURRENCY)")
 	repURL := fs.String("replicate-base-url", envOr("FLORA_REPLICATE_BASE_URL", provider.ReplicateBaseURLDefault), "Replicate API base (env FLORA_REPLICATE_BASE_URL)")
 	repConc := fs.Int("replicate-concurrency", envCap("FLORA_REPLICATE_CONCURRENCY", falConcurrencyDefault), "Replicate predictions in flight at once across the deployment; 0 for no cap (env FLORA_REPLICATE_CONCURRENCY)")
+	comfyURL := fs.String("comfyui-url", os.Getenv("FLORA_COMFYUI_URL"), "ComfyUI server base, such as http://127.0.0.1:8188 (env FLORA_COMFYUI_URL)")
+	comfyConc := fs.Int("comfyui-concurrency", envCap("FLORA_COMFYUI_CONCURRENCY", 0), "ComfyUI prompts in flight at once across the deployment; 0 for no cap: ComfyUI queues them (env FLORA_COMFYUI_CONCURRENCY)")
 	pollMin = fs.Duration("provider-poll-min", envDuration("FLORA_PROVIDER_POLL_MIN", engine.PollMinDefault), "shortest wait between two polls of a provider request; the wait grows with the request's age up to --provider-poll-max (env FLORA_PROVIDER_POLL_MIN)")
 	pollMax = fs.Duration("provider-poll-max", envDuration("FLORA_PROVIDER_POLL_MAX", engine.PollMaxDefault), "longest wait between two polls of a provider request (env FLORA_PROVIDER_POLL_MAX)")
 	return func() provider.Config {
@@ -38,6 +40,7 @@ func providerFlags(fs *flag.FlagSet) (cfg func() provider.Config, pollMin, pollM
 			Fal: provider.FalConfig{QueueURL: *falURL, Key: os.Getenv("FLORA_FAL_KEY"), Concurrency: *falConc},
 			Replicate: provider.ReplicateConfig{BaseURL: *repURL, Token: os.Getenv("FLORA_REPLICATE_API_TOKEN"),
 				WebhookSecret: os.Getenv("FLORA_REPLICATE_WEBHOOK_SECRET"), Concurrency: *repConc},
+			ComfyUI: provider.ComfyUIConfig{URL: *comfyURL, Concurrency: *comfyConc},
 		}
 	}, pollMin, pollMax
 }

@@ -17,6 +17,7 @@ type Config struct {
 	OpenAI    OpenAIConfig
 	Fal       FalConfig
 	Replicate ReplicateConfig
+	ComfyUI   ComfyUIConfig
 	// Client makes the requests to providers (which the operator chose, so
 	// they are not SSRF-guarded: a local model server on loopback is the
 	// point). Defaults to a client with a 10-minute overall timeout.
@@ -106,6 +107,7 @@ func Models(cfg Config) processor.Registry {
 		"openai.chat":       &OpenAIChat{c: oa},
 		"fal.queue":         &FalQueue{c: fal},
 		"replicate.predict": &ReplicatePredict{c: &replicateClient{cfg: cfg.Replicate, client: client}},
+		"comfyui.workflow":  &ComfyWorkflow{c: &comfyClient{cfg: cfg.ComfyUI, client: client}},
 	}
 }
 

@@ -64,6 +64,10 @@ type Client struct {
 	Techniques *TechniquesService
 	// Runs starts and reads technique runs.
 	Runs *RunsService
+	// Assets uploads and reads files to use as run inputs.
+	Assets *AssetsService
+	// WebhookDeliveries lists the workspace's webhook deliveries.
+	WebhookDeliveries *WebhookDeliveriesService
 }
 
 // New returns a client for baseURL authenticating with apiKey. A nil
@@ -72,6 +76,8 @@ func New(baseURL, apiKey string, httpClient *http.Client) *Client {
 	c := &Client{BaseURL: strings.TrimRight(baseURL, "/"), APIKey: apiKey, HTTPClient: httpClient}
 	c.Techniques = &TechniquesService{c: c}
 	c.Runs = &RunsService{c: c}
+	c.Assets = &AssetsService{c: c}
+	c.WebhookDeliveries = &WebhookDeliveriesService{c: c}
 	return c
 }
 
@@ -230,6 +236,12 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, opts 
 	if err != nil {
 		return nil, err
 	}
+	return c.send(req, nil, opts)
+}
+
+// send applies opts, sends req and reads the answer; a 2xx one is decoded
+// into out when out is not nil.
+func (c *Client) send(req *http.Request, out any, opts []RequestOption) (*Response, error) {
 	for _, o := range opts {
 		o(req)
 	}
@@ -237,6 +249,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, opts 
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	method, path := req.Method, req.URL.Path
 	httpResp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("error sending %s %s: %w", method, path, err)
@@ -249,6 +262,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, opts 
 	resp := &Response{StatusCode: httpResp.StatusCode, Header: httpResp.Header, Body: data}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp, newAPIError(resp)
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp.Body, out); err != nil {
+			return resp, fmt.Errorf("error decoding response to %s %s: %w", method, path, err)
+		}
 	}
 	return resp, nil
 }
@@ -385,6 +403,9 @@ type Output struct {
 	OutputID string `json:"output_id"`
 	Type     string `json:"type"`
 	URL      string `json:"url"`
+	// ExpiresAt is when the server's retention removes the file (unix
+	// ms); nil when it keeps files.
+	ExpiresAt *int64 `json:"expires_at,omitempty"`
 }
 
 // Run is a technique run as the API reports it.
@@ -441,10 +462,12 @@ type runWire struct {
 }
 
 type outputWire struct {
-	OutputID  string `json:"output_id"`
-	OutputIDC string `json:"outputId"`
-	Type      string `json:"type"`
-	URL       string `json:"url"`
+	OutputID   string `json:"output_id"`
+	OutputIDC  string `json:"outputId"`
+	Type       string `json:"type"`
+	URL        string `json:"url"`
+	ExpiresAt  *int64 `json:"expires_at"`
+	ExpiresAtC *int64 `json:"expiresAt"`
 }
 
 // UnmarshalJSON reads the run object in snake_case or camelCase.
@@ -462,7 +485,8 @@ func (r *Run) UnmarshalJSON(b []byte) error {
 		Outputs: make([]Output, 0, len(w.Outputs)),
 	}
 	for _, o := range w.Outputs {
-		r.Outputs = append(r.Outputs, Output{OutputID: or(o.OutputID, o.OutputIDC), Type: o.Type, URL: o.URL})
+		r.Outputs = append(r.Outputs, Output{OutputID: or(o.OutputID, o.OutputIDC), Type: o.Type, URL: o.URL,
+			ExpiresAt: orPtr(o.ExpiresAt, o.ExpiresAtC)})
 	}
 	return nil
 }

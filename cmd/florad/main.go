@@ -33,14 +33,11 @@ Usage:
   florad techniques list [--workspace ws_...]        list the techniques (public, or a workspace's view)
   florad techniques apply FILE [--workspace ws_...]  add or update a technique (a new version)
   florad techniques validate FILE                    check a technique file without applying it
-  florad bench [flags]                               measure throughput and latency
-  florad bench-image [flags]                         time portrait-enhancer on a 12 MP JPEG next to vips
-  florad bench-providers [flags]                     10,000 runs waiting on a slow fake provider at once
 
 Every command takes --data DIR (env FLORA_DATA_DIR, default ./data) or
 --database-url postgres://... (env FLORA_DATABASE_URL); admin
 commands take --json for machine-readable output. 'florad COMMAND -h' lists a
-command's flags.
+command's flags. The benchmarks are a command of their own: florad-bench.
 `
 
 func main() {
@@ -72,26 +69,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	cmd, rest := args[0], args[1:]
-	sub := ""
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		sub = rest[0]
-	}
 	switch cmd {
 	case "serve", "worker":
 		return cmdServe(ctx, cmd, rest, stdout, stderr)
-	case "bench":
-		return cmdBench(ctx, rest, stdout, stderr)
-	case "bench-image":
-		return cmdBenchImage(ctx, rest, stdout, stderr)
-	case "bench-providers":
-		return cmdBenchProviders(ctx, rest, stdout, stderr)
-	case "workspace", "key", "credits", "techniques":
-		if sub == "" {
-			return &usageError{fmt.Sprintf("%s needs a subcommand; see 'florad help'", cmd)}
-		}
-		return cmdAdmin(ctx, cmd+" "+sub, rest[1:], stdout, stderr)
 	}
-	return &usageError{fmt.Sprintf("unknown command %q; see 'florad help'", cmd)}
+	nouns := adminNouns()
+	if !nouns[cmd] {
+		return &usageError{fmt.Sprintf("unknown command %q; see 'florad help'", cmd)}
+	}
+	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+		return &usageError{fmt.Sprintf("%s needs a subcommand; see 'florad help'", cmd)}
+	}
+	return cmdAdmin(ctx, cmd+" "+rest[0], rest[1:], stdout, stderr)
 }
 
 // parseInterspersed parses flags that may come before or after positional

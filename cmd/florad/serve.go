@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,8 +48,23 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	maxStreams := fs.Int("max-streams", envInt("FLORA_MAX_STREAMS", api.MaxStreamsPerWorkspaceDefault), "event streams one workspace may hold open on this process (env FLORA_MAX_STREAMS)")
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
 	providers, pollMin, pollMax := providerFlags(fs)
+	maxUpload := fs.String("max-upload-bytes", envOr("FLORA_MAX_UPLOAD_BYTES", "50MiB"), "largest asset accepted, uploaded or fetched: bytes, or with KiB, MiB, GiB (env FLORA_MAX_UPLOAD_BYTES)")
+	quota := fs.String("storage-quota", envOr("FLORA_STORAGE_QUOTA", "1GiB"), "bytes of assets one workspace may store, with KiB, MiB, GiB, TiB; 0 for no quota (env FLORA_STORAGE_QUOTA)")
+	retention := fs.String("retention", envOr("FLORA_RETENTION", "0"), "delete assets and run output files older than this (e.g. 720h or 30d); 0 keeps them (env FLORA_RETENTION)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
+	}
+	maxUploadBytes, err := parseBytes(*maxUpload)
+	if err != nil || maxUploadBytes == 0 {
+		return &usageError{"max-upload-bytes: a size above zero such as 50MiB"}
+	}
+	quotaBytes, err := parseBytes(*quota)
+	if err != nil {
+		return &usageError{"storage-quota: " + err.Error()}
+	}
+	keep, err := parseDays(*retention)
+	if err != nil {
+		return &usageError{"retention: " + err.Error()}
 	}
 	nets, err := parsePrefixes(*allow)
 	if err != nil {
@@ -68,7 +84,8 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		SQLiteSynchronous: strings.ToUpper(*sync), Workers: !*noWorkers, Concurrency: *concurrency,
 		RunTimeout: *runTimeout, Logger: logger, DatabaseURL: *dbURL, RescueAfter: *rescueAfter,
 		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
-		MaxStreamsPerWorkspace: *maxStreams, Providers: providers(), ProviderPollMin: *pollMin, ProviderPollMax: *pollMax,
+		MaxStreamsPerWorkspace: *maxStreams, MaxUploadBytes: maxUploadBytes, StorageQuotaBytes: quotaBytes,
+		Retention: keep, Providers: providers(), ProviderPollMin: *pollMin, ProviderPollMax: *pollMax,
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))
@@ -155,4 +172,49 @@ func envDuration(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// parseBytes reads a size: plain bytes, or a number with KiB, MiB, GiB or
+// TiB (also KB, MB, GB, TB, meaning the same powers of 1024).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix []string
+		mult   int64
+	}{{[]string{"TiB", "TB", "T"}, 1 << 40}, {[]string{"GiB", "GB", "G"}, 1 << 30},
+		{[]string{"MiB", "MB", "M"}, 1 << 20}, {[]string{"KiB", "KB", "K"}, 1 << 10}, {[]string{"B"}, 1}} {
+		for _, suf := range u.suffix {
+			if strings.HasSuffix(s, suf) {
+				s, mult = strings.TrimSpace(strings.TrimSuffix(s, suf)), u.mult
+				goto parsed
+			}
+		}
+	}
+parsed:
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 1073741824, 512MiB or 1GiB", s)
+	}
+	return n * mult, nil
+}
+
+// parseDays reads a Go duration, also with a whole number of days ("30d").
+func parseDays(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a duration such as 720h or 30d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 720h or 30d", s)
+	}
+	return d, nil
 }

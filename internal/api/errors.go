@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
@@ -104,6 +105,25 @@ func errBodyUnreadable(cause error) *Error {
 		Message: "The request body could not be read to its end; send it again.", cause: cause}
 }
 
+func errUnsupportedMediaType(msg string) *Error {
+	return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: msg}
+}
+
+func errInvalidMultipart(cause error) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_multipart",
+		Message: "The request body is not valid multipart/form-data.", cause: cause}
+}
+
+func errStorageQuotaExceeded(e *store.StorageQuotaError) *Error {
+	msg := "Storage quota exceeded: this workspace stores " + humanBytes(e.Used) + " in assets of its " +
+		humanBytes(e.Limit) + " quota"
+	if e.Size > 0 {
+		msg += ", and this file is " + humanBytes(e.Size)
+	}
+	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "storage_quota_exceeded",
+		Message: msg + ". Older assets are removed by the server's retention setting, or the operator can raise the quota (--storage-quota)."}
+}
+
 func errInsufficientCredits(e *store.InsufficientCreditsError) *Error {
 	return &Error{Status: http.StatusPaymentRequired, Code: "insufficient_credits",
 		Message:  "Insufficient credits: this run needs more credits than the workspace has.",
@@ -149,6 +169,8 @@ func fromError(err error) *Error {
 		apiErr *Error
 		v      *validation.Error
 		ice    *store.InsufficientCreditsError
+		sqe    *store.StorageQuotaError
+		tl     *asset.TooLargeError
 	)
 	switch {
 	case errors.As(err, &apiErr):
@@ -157,6 +179,12 @@ func fromError(err error) *Error {
 		return errValidation(v)
 	case errors.As(err, &ice):
 		return errInsufficientCredits(ice)
+	case errors.As(err, &sqe):
+		return errStorageQuotaExceeded(sqe)
+	case errors.As(err, &tl):
+		return errPayloadTooLarge(tl.Limit)
+	case errors.Is(err, asset.ErrIdempotencyConflict):
+		return errIdempotencyConflict()
 	case errors.Is(err, store.ErrNotFound):
 		return errNotFound("Not found.")
 	case errors.Is(err, run.ErrIdempotencyConflict):

@@ -74,6 +74,8 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 		"/api/v1/workspace":                                  {"/api/v1/workspace"},
 		"/api/v1/workspace/ledger":                           {"/api/v1/workspace/ledger"},
 		"/api/v1/webhook-deliveries":                         {"/api/v1/webhook-deliveries"},
+		"/api/v1/assets":                                     {"/api/v1/assets", "/api/v1/assets?limit=0"},
+		"/api/v1/assets/{assetID}":                           {"/api/v1/assets/asset_missing"},
 	}
 	for pattern, methods := range routeMethods(t, b.server) {
 		if !slices.Contains(methods, http.MethodGet) {

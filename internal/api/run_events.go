@@ -97,30 +97,11 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, rn *store.Run
 	sse := &sseWriter{s: s, w: w, rc: rc}
 
 	if after < 0 {
-		snap, err := s.Runs.Snapshot(ctx, rn.ID)
-		if err != nil {
-			return sse.fail(err)
+		seq, more, err := s.streamSnapshot(ctx, sse, rn)
+		if !more {
+			return err
 		}
-		out, err := s.runJSON(ctx, snap.Run)
-		if err != nil {
-			return sse.fail(err)
-		}
-		for _, o := range snap.Announced {
-			j, err := s.outputJSON(ctx, o)
-			if err != nil {
-				return sse.fail(err)
-			}
-			out.Outputs = append(out.Outputs, j)
-		}
-		if err := sse.send(ctx, snap.Run.EventSeq, "run.snapshot", out); err != nil {
-			return nil
-		}
-		if snap.Final != nil {
-			// An ended run: the snapshot, then its final event, and done.
-			_ = sse.send(ctx, snap.Final.Seq, snap.Final.Type, snap.Final.Run)
-			return nil
-		}
-		after = snap.Run.EventSeq
+		after = seq
 	}
 
 	// Everything that may end the stream early cancels watchCtx with why.
@@ -242,7 +223,7 @@ func (x *sseWriter) event(ctx context.Context, e *run.Event) error {
 	case e.Run != nil:
 		return x.send(ctx, e.Seq, e.Type, e.Run)
 	case e.Output != nil:
-		o, err := x.s.outputJSON(ctx, *e.Output)
+		o, err := x.s.outputJSON(ctx, *e.Output, nil)
 		if err != nil {
 			return x.fail(err)
 		}
@@ -274,4 +255,35 @@ func (x *sseWriter) fail(err error) error {
 	fmt.Fprintf(x.w, "event: error\ndata: %s\n\n", b)
 	_ = x.rc.Flush()
 	return err
+}
+
+// streamSnapshot opens a fresh stream with a run.snapshot of rn and, for an
+// ended run, its final event. It returns the sequence number to follow on
+// from, and more=false when the stream is over (with the error to return
+// from the handler, if any).
+func (s *Server) streamSnapshot(ctx context.Context, sse *sseWriter, rn *store.Run) (int64, bool, error) {
+	snap, err := s.Runs.Snapshot(ctx, rn.ID)
+	if err != nil {
+		return 0, false, sse.fail(err)
+	}
+	out, err := s.runJSON(ctx, snap.Run)
+	if err != nil {
+		return 0, false, sse.fail(err)
+	}
+	for _, o := range snap.Announced {
+		j, err := s.outputJSON(ctx, o, nil)
+		if err != nil {
+			return 0, false, sse.fail(err)
+		}
+		out.Outputs = append(out.Outputs, j)
+	}
+	if err := sse.send(ctx, snap.Run.EventSeq, "run.snapshot", out); err != nil {
+		return 0, false, nil // the client went away
+	}
+	if snap.Final != nil {
+		// An ended run: the snapshot, then its final event, and done.
+		_ = sse.send(ctx, snap.Final.Seq, snap.Final.Type, snap.Final.Run)
+		return 0, false, nil
+	}
+	return snap.Run.EventSeq, true, nil
 }

@@ -32,6 +32,9 @@ type outputJSON struct {
 	OutputID string `json:"output_id"`
 	Type     string `json:"type"`
 	URL      string `json:"url"`
+	// ExpiresAt is when retention removes the output (its file); null
+	// without retention, and for an output whose run has not ended.
+	ExpiresAt *int64 `json:"expires_at"`
 }
 
 // runCamelJSON is the same object in the camelCase names of Flora-Version
@@ -52,6 +55,8 @@ type runCamelJSON struct {
 	PollURL        string            `json:"pollUrl"`
 }
 
+// outputCamelJSON keeps the older version's shape exactly: expires_at came
+// later.
 type outputCamelJSON struct {
 	OutputID string `json:"outputId"`
 	Type     string `json:"type"`
@@ -71,7 +76,7 @@ func (s *Server) runJSON(ctx context.Context, r *store.Run) (*runJSON, error) {
 	}
 	if r.Status == store.RunCompleted {
 		for _, o := range r.Outputs {
-			j, err := s.outputJSON(ctx, o)
+			j, err := s.outputJSON(ctx, o, r.CompletedAt)
 			if err != nil {
 				return nil, err
 			}
@@ -81,8 +86,9 @@ func (s *Server) runJSON(ctx context.Context, r *store.Run) (*runJSON, error) {
 	return out, nil
 }
 
-// outputJSON renders an output: text as it is, media as a fresh signed URL.
-func (s *Server) outputJSON(ctx context.Context, o store.RunOutput) (outputJSON, error) {
+// outputJSON renders an output: text as it is, media as a fresh signed URL
+// that expires with retention counted from the run's end (completedAt).
+func (s *Server) outputJSON(ctx context.Context, o store.RunOutput, completedAt *int64) (outputJSON, error) {
 	v := o.Text
 	if o.BlobKey != "" {
 		u, err := s.Blobs.URL(ctx, o.BlobKey, s.OutputURLTTL)
@@ -91,7 +97,8 @@ func (s *Server) outputJSON(ctx context.Context, o store.RunOutput) (outputJSON,
 		}
 		v = u
 	}
-	return outputJSON{OutputID: o.ID, Type: o.Type, URL: v}, nil
+	// Retention empties a run's outputs, text ones too.
+	return outputJSON{OutputID: o.ID, Type: o.Type, URL: v, ExpiresAt: s.Assets.ExpiresAt(completedAt)}, nil
 }
 
 func (s *Server) writeRun(w http.ResponseWriter, r *http.Request, status int, run *store.Run) error {
@@ -108,7 +115,7 @@ func (s *Server) writeRun(w http.ResponseWriter, r *http.Request, status int, ru
 		ChargedCredits: out.ChargedCredits, ErrorCode: out.ErrorCode, ErrorMessage: out.ErrorMessage,
 		Outputs: make([]outputCamelJSON, 0, len(out.Outputs)), PollURL: out.PollURL}
 	for _, o := range out.Outputs {
-		camel.Outputs = append(camel.Outputs, outputCamelJSON(o))
+		camel.Outputs = append(camel.Outputs, outputCamelJSON{OutputID: o.OutputID, Type: o.Type, URL: o.URL})
 	}
 	writeJSON(w, status, camel)
 	return nil

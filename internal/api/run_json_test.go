@@ -100,7 +100,8 @@ func TestRunJSONSnakeAndCamel(t *testing.T) {
 	outs := snake["outputs"].([]any)
 	require.Len(t, outs, 1)
 	out := outs[0].(map[string]any)
-	require.Equal(t, []string{"output_id", "type", "url"}, keys(out))
+	require.Equal(t, []string{"expires_at", "output_id", "type", "url"}, keys(out))
+	require.Nil(t, out["expires_at"], "null: this server keeps files (no retention)")
 	require.Equal(t, "output_image", out["output_id"])
 	require.Equal(t, "imageUrl", out["type"])
 
@@ -117,7 +118,7 @@ func TestRunJSONSnakeAndCamel(t *testing.T) {
 	require.Equal(t, r.ID, camel["runId"])
 	require.Equal(t, snake["poll_url"], camel["pollUrl"])
 	cout := camel["outputs"].([]any)[0].(map[string]any)
-	require.Equal(t, []string{"outputId", "type", "url"}, keys(cout))
+	require.Equal(t, []string{"outputId", "type", "url"}, keys(cout), "the older shape, without expires_at")
 	require.Equal(t, "output_image", cout["outputId"])
 
 	// Any other version, or none, gets today's names.
@@ -165,7 +166,7 @@ func TestRunTextOutputIsTheText(t *testing.T) {
 		&store.RunFinishParams{Status: store.RunCompleted, ChargedCredits: &charged,
 			Outputs: []store.RunOutput{{ID: "expanded_prompt", Type: "text", Text: "a cat, noir style"}}})
 	snake, _ := b.getRun(t, "/api/v1/techniques/prompt-expander/runs/"+r.ID, "")
-	require.Equal(t, []any{map[string]any{"output_id": "expanded_prompt", "type": "text", "url": "a cat, noir style"}}, snake["outputs"])
+	require.Equal(t, []any{map[string]any{"output_id": "expanded_prompt", "type": "text", "url": "a cat, noir style", "expires_at": nil}}, snake["outputs"])
 	require.InDelta(t, 0.001, snake["charged_cost"], 1e-12)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/run"
@@ -28,6 +29,8 @@ import (
 type Config struct {
 	Runs       *run.Service
 	Workspaces *workspace.Service
+	// Assets stores and lists uploads, and dates files for retention.
+	Assets     *asset.Service
 	Techniques *technique.Library
 	Verifier   auth.Verifier
 	Blobs      blob.Store

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/provider"
@@ -66,6 +67,7 @@ func setup(t *testing.T, mutate ...func(cfg *Config)) *testBundle {
 		Workspaces:       ws,
 		Runs:             &run.Service{Store: db, Techniques: lib, CheckURL: func(string) error { return nil }},
 		Techniques:       lib,
+		Assets:           &asset.Service{Store: db, Blobs: blobs, CheckURL: func(string) error { return nil }},
 		Verifier:         &auth.LocalVerifier{Store: db},
 		Blobs:            blobs,
 		Files:            blobs,

@@ -28,6 +28,9 @@ func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 		limits["requests_per_second"] = float64(s.limiter.limit)
 		limits["request_burst"] = s.limiter.burst
 	}
+	if err := s.assetLimits(r.Context(), ws.ID, limits); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, workspaceJSON{WorkspaceID: ws.ID, Name: ws.Name, CreditBalance: ws.Balance,
 		CreditPrice: s.CreditPriceUSD, CreatedAt: ws.CreatedAt, Limits: limits})
 	return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/florad/florad/internal/api"
+	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/engine"
@@ -45,6 +46,7 @@ type App struct {
 	Workspaces *workspace.Service
 	Runs       *run.Service
 	Webhooks   *webhook.Service
+	Assets     *asset.Service
 	river      *river.Client[*sql.Tx]
 	s3         *blob.S3 // nil unless BlobURL is set
 	listener   net.Listener
@@ -175,13 +177,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Client: netguard.NewClient(policy, netguard.ClientOptions{Timeout: webhook.TimeoutDefault, FollowRedirects: false})}
 	// The services and River's workers need each other: the services are
 	// made first and handed the client once it exists.
+	a.Assets = &asset.Service{Store: a.Store, Blobs: blobs, CheckURL: checkURL, MaxBytes: cfg.MaxUploadBytes,
+		QuotaBytes: cfg.StorageQuotaBytes, Retention: cfg.Retention,
+		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true})}
 	a.Runs = &run.Service{Store: a.Store, Techniques: a.Techniques, CheckURL: checkURL, Lease: cfg.RescueAfter,
-		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger}
+		RunTimeout: cfg.RunTimeout, Logger: cfg.Logger, Inputs: a.Assets}
 	a.Webhooks = &webhook.Service{Store: a.Store}
 	if a.Store.PgxPool() != nil {
-		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer, procs)
+		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer, a.Assets, procs)
 	} else {
-		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), a.Runs, eng, a.Webhooks, deliverer, procs)
+		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), a.Runs, eng, a.Webhooks, deliverer, a.Assets, procs)
 	}
 	if err != nil {
 		return nil, err
@@ -189,7 +194,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Runs.Jobs, a.Webhooks.Jobs = a.river, a.river
 
 	a.api = api.New(api.Config{
-		Runs: a.Runs, Workspaces: a.Workspaces, Techniques: a.Techniques, Verifier: &auth.LocalVerifier{Store: a.Store},
+		Runs: a.Runs, Workspaces: a.Workspaces, Assets: a.Assets, Techniques: a.Techniques, Verifier: &auth.LocalVerifier{Store: a.Store},
 		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
 		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Ready: a.Store.Ping,
 		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
@@ -234,8 +239,9 @@ func (a *App) openBlobs(ctx context.Context, publicURL string) (blobs blob.Store
 // newRiver builds the River client for one driver; TDriver is needed by the
 // run worker to complete jobs inside our transactions.
 func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, runs *run.Service, eng *engine.Engine,
-	webhooks *webhook.Service, deliverer *webhook.Deliverer, procs processor.Registry) (*river.Client[*sql.Tx], error) {
+	webhooks *webhook.Service, deliverer *webhook.Deliverer, assets *asset.Service, procs processor.Registry) (*river.Client[*sql.Tx], error) {
 	workers := river.NewWorkers()
+	river.AddWorker(workers, &asset.RetentionWorker{Assets: assets})
 	river.AddWorker(workers, deliverer)
 	river.AddWorker(workers, &run.Worker[TDriver]{Runs: runs, Executor: eng})
 	cancelers := map[string]run.CallCanceler{}
@@ -261,6 +267,9 @@ func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, r
 		FetchCooldown:        20 * time.Millisecond,
 		FetchPollInterval:    250 * time.Millisecond,
 		PeriodicJobs:         []*river.PeriodicJob{run.PeriodicReconcile(cfg.RescueAfter / 3)},
+	}
+	if cfg.Retention > 0 {
+		riverCfg.PeriodicJobs = append(riverCfg.PeriodicJobs, asset.PeriodicRetention(asset.RetentionInterval(cfg.Retention)))
 	}
 	if cfg.Workers {
 		// Deliveries have their own queue and workers, so a receiver that

@@ -11,7 +11,7 @@ import (
 
 // The service-level costs under the HTTP API, one caller at a time, on the
 // SQLite default with serve's FULL synchronous: what a single connection
-// waits for per request, without the HTTP layer. `florad bench` measures
+// waits for per request, without the HTTP layer. `florad-bench api` measures
 // the API over loopback against bare baselines.
 
 func benchRunParams(wsID string) *run.CreateParams {

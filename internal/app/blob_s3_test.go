@@ -75,6 +75,42 @@ func TestS3BlobStorage(t *testing.T) {
 	apiError(t, err, http.StatusNotFound, "not_found")
 }
 
+// TestS3Assets: with blobs in S3, an upload goes to the bucket, its
+// presigned url is recognised as florad's own, and a run reads it (and the
+// next run reads the first one's output) from the bucket: dev mode is off,
+// so the S3 server on loopback could not be fetched as a URL.
+func TestS3Assets(t *testing.T) {
+	t.Parallel()
+	backend := s3mem.New()
+	require.NoError(t, backend.CreateBucket("florad-outputs"))
+	s3srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(s3srv.Close)
+	b := setupWith(t, setupOpts{configure: func(c *app.Config) {
+		c.Dev = false
+		c.BlobURL = "s3://florad-outputs/test"
+		c.S3 = blob.S3Options{Endpoint: s3srv.URL, AccessKeyID: "florad", SecretAccessKey: "florad-secret",
+			Region: "us-east-1", PathStyle: blob.PathStyleOn}
+	}})
+	ctx := context.Background()
+	a, err := b.client.Assets.Upload(ctx, "p.png", bytes.NewReader(encodePNG(t)))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(a.URL, s3srv.URL+"/florad-outputs/test/assets/"+b.wsID+"/"), a.URL)
+	obj, err := backend.HeadObject("florad-outputs", "test/assets/"+b.wsID+"/"+a.AssetID+".png")
+	require.NoError(t, err)
+	require.Equal(t, "image/png", obj.Metadata["Content-Type"])
+
+	first, err := b.client.Runs.Create(ctx, "portrait-enhancer", &client.RunCreateParams{
+		Inputs: []client.Input{{ID: "input_image", Type: "imageUrl", Value: a.URL}}})
+	require.NoError(t, err)
+	r := b.wait(t, b.client, "portrait-enhancer", first.RunID)
+	require.Equal(t, client.StatusCompleted, r.Status, "error %s: %s", r.ErrorCode, r.ErrorMessage)
+	next, err := b.client.Runs.Create(ctx, "social-crops", &client.RunCreateParams{
+		Inputs: []client.Input{{ID: "input_image", Type: "imageUrl", Value: r.Outputs[0].URL}}})
+	require.NoError(t, err)
+	r = b.wait(t, b.client, "social-crops", next.RunID)
+	require.Equal(t, client.StatusCompleted, r.Status, "error %s: %s", r.ErrorCode, r.ErrorMessage)
+}
+
 // TestS3BlobStorageMissingBucket: a wrong bucket stops the start, rather
 // than the first run's output.
 func TestS3BlobStorageMissingBucket(t *testing.T) {

@@ -70,6 +70,16 @@ type Config struct {
 	// StreamAuthInterval is how often an open stream checks that its key is
 	// still valid. Defaults to api.StreamAuthIntervalDefault.
 	StreamAuthInterval time.Duration
+	// MaxUploadBytes bounds one asset (an upload or a fetched source).
+	// Defaults to asset.MaxBytesDefault (50 MiB).
+	MaxUploadBytes int64
+	// StorageQuotaBytes bounds the bytes of one workspace's assets; 0
+	// means no quota (the CLI's default is StorageQuotaDefault).
+	StorageQuotaBytes int64
+	// Retention, when above zero, is how long assets (from their upload)
+	// and run output files (from their run's end) are kept; a periodic job
+	// on the maintenance queue deletes older ones. 0 keeps them for ever.
+	Retention time.Duration
 	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
 	// Defaults to 60 seconds.
 	ShutdownTimeout time.Duration
@@ -94,6 +104,8 @@ const (
 	// RateLimitDefault is the contract's: 20 requests a second, and with
 	// the default burst, 40 at once.
 	RateLimitDefault = 20
+	// StorageQuotaDefault is the CLI's per-workspace asset quota: 1 GiB.
+	StorageQuotaDefault = 1 << 30
 )
 
 // WithDefaults returns a copy of c with every unset field at its default.
@@ -122,6 +134,12 @@ func (c Config) WithDefaults() Config {
 func (c Config) validate() error {
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return errors.New("rate limit and burst: not negative (0 turns the limit off)")
+	}
+	if c.MaxUploadBytes < 0 || c.StorageQuotaBytes < 0 || c.Retention < 0 {
+		return errors.New("max upload bytes, storage quota and retention: not negative")
+	}
+	if c.Retention > 0 && c.Retention < time.Minute {
+		return errors.New("retention: at least 1m (or 0 to keep files for ever)")
 	}
 	if c.Concurrency > 1000 {
 		return errors.New("concurrency: at most 1000")

@@ -80,6 +80,25 @@ func TestVideoTechniques(t *testing.T) {
 		require.Equal(t, [2]int{6 * 240, 180}, [2]int{strip.Width, strip.Height})
 	})
 
+	// An uploaded video feeds a run straight from the blob store, to a
+	// temporary file like a download.
+	t.Run("PosterFromAsset", func(t *testing.T) {
+		t.Parallel()
+		a, err := b.client.Assets.Upload(ctx, "clip.bin", bytes.NewReader(data))
+		require.NoError(t, err)
+		require.Equal(t, "videoUrl", a.Type)
+		require.Equal(t, "video/mp4", a.ContentType)
+		created, err := b.client.Runs.Create(ctx, "video-poster", &client.RunCreateParams{
+			Inputs: []client.Input{{ID: "input_video", Type: "videoUrl", Value: a.AssetID}}})
+		require.NoError(t, err)
+		wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		r, err := b.client.WaitForRun(wctx, "video-poster", created.RunID)
+		require.NoError(t, err)
+		require.Equal(t, client.StatusCompleted, r.Status, "error %s: %s", r.ErrorCode, r.ErrorMessage)
+		require.Len(t, r.Outputs, 2)
+	})
+
 	t.Run("Preview", func(t *testing.T) {
 		t.Parallel()
 		files := run(t, "video-preview")

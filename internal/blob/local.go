@@ -97,6 +97,36 @@ func (l *Local) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return f, err
 }
 
+// Delete removes the blob's file.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("error deleting blob %s: %w", key, err)
+	}
+	return nil
+}
+
+// KeyFromURL recognises baseURL/files/<key>, the URLs URL makes.
+func (l *Local) KeyFromURL(rawURL string) (string, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", false
+	}
+	base, err := url.Parse(l.baseURL + "/files/")
+	if err != nil || !strings.EqualFold(u.Scheme, base.Scheme) || !strings.EqualFold(u.Host, base.Host) ||
+		!strings.HasPrefix(u.Path, base.Path) {
+		return "", false
+	}
+	key := strings.TrimPrefix(u.Path, base.Path)
+	if _, err := l.path(key); err != nil {
+		return "", false
+	}
+	return key, true
+}
+
 func (l *Local) sign(key string, exp int64) string {
 	m := hmac.New(sha256.New, l.secret)
 	fmt.Fprintf(m, "%s\n%d", key, exp)

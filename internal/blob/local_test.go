@@ -249,3 +249,28 @@ func TestURLsDependOnTheSecret(t *testing.T) {
 	_, err = b.serve(t, u)
 	require.ErrorIs(t, err, blob.ErrBadSignature)
 }
+
+func TestLocalDeleteAndKeyFromURL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	b.put(t, "assets/ws_1/asset_1.png", "png")
+
+	u, err := b.local.URL(ctx, "assets/ws_1/asset_1.png", time.Hour)
+	require.NoError(t, err)
+	key, ok := b.local.KeyFromURL(u)
+	require.True(t, ok)
+	require.Equal(t, "assets/ws_1/asset_1.png", key)
+	for _, other := range []string{"https://elsewhere.example/files/assets/ws_1/asset_1.png",
+		"http://florad.example/files/assets/ws_1/asset_1.png", "https://florad.example/other/x.png",
+		"https://florad.example/files/../secret", "::not a url"} {
+		_, ok := b.local.KeyFromURL(other)
+		require.False(t, ok, other)
+	}
+
+	require.NoError(t, b.local.Delete(ctx, key))
+	_, err = b.local.Get(ctx, key)
+	require.ErrorIs(t, err, blob.ErrNotFound)
+	require.NoError(t, b.local.Delete(ctx, key), "deleting twice is no error")
+	require.Error(t, b.local.Delete(ctx, "../up"))
+}

@@ -297,3 +297,42 @@ func (s *S3) URL(ctx context.Context, key string, ttl time.Duration) (string, er
 	}
 	return u.String(), nil
 }
+
+// Delete removes the object; S3 answers a missing one with success.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	name, err := s.object(key)
+	if err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{}); err != nil &&
+		minio.ToErrorResponse(err).Code != minio.NoSuchKey {
+		return fmt.Errorf("error deleting blob %s from S3: %w", key, err)
+	}
+	return nil
+}
+
+// KeyFromURL recognises the presigned URLs URL makes: the bucket's
+// endpoint, host and object path under the prefix, whatever the query.
+func (s *S3) KeyFromURL(rawURL string) (string, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", false
+	}
+	// A presigned URL of a placeholder object shows where objects live,
+	// in whichever addressing style the client uses; it is computed
+	// locally.
+	const probe = "florad-probe"
+	p, err := s.client.PresignedGetObject(context.Background(), s.bucket, s.prefix+probe, time.Minute, nil)
+	if err != nil || !strings.EqualFold(u.Scheme, p.Scheme) || !strings.EqualFold(u.Host, p.Host) {
+		return "", false
+	}
+	base := strings.TrimSuffix(p.Path, probe)
+	if !strings.HasPrefix(u.Path, base) {
+		return "", false
+	}
+	key := strings.TrimPrefix(u.Path, base)
+	if _, err := s.object(key); err != nil {
+		return "", false
+	}
+	return key, true
+}

@@ -275,3 +275,23 @@ func TestS3OptionsFromEnv(t *testing.T) {
 	_, err = blob.S3OptionsFromEnv(env("FLORA_S3_PATH_STYLE", "virtual"))
 	require.ErrorContains(t, err, "FLORA_S3_PATH_STYLE")
 }
+
+func TestS3DeleteAndKeyFromURL(t *testing.T) {
+	t.Parallel()
+	b := setupS3(t, "florad/prod")
+	ctx := context.Background()
+	_, err := b.store.Put(ctx, "runs/run_1/s/out.png", strings.NewReader("png"), "image/png")
+	require.NoError(t, err)
+	u, err := b.store.URL(ctx, "runs/run_1/s/out.png", time.Hour)
+	require.NoError(t, err)
+	key, ok := b.store.KeyFromURL(u)
+	require.True(t, ok, u)
+	require.Equal(t, "runs/run_1/s/out.png", key)
+	_, ok = b.store.KeyFromURL("https://elsewhere.example/florad/prod/runs/run_1/s/out.png")
+	require.False(t, ok)
+
+	require.NoError(t, b.store.Delete(ctx, key))
+	_, err = b.store.Get(ctx, key)
+	require.ErrorIs(t, err, blob.ErrNotFound)
+	require.NoError(t, b.store.Delete(ctx, key), "deleting twice is no error")
+}

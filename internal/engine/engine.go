@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -476,6 +475,10 @@ func (x *execution) input(ctx context.Context, id string) (processor.Value, erro
 			iv.v = processor.Value{Type: in.Type, Text: in.Value}
 			return
 		}
+		if key, ok := blob.ParseRef(in.Value); ok {
+			iv.v, iv.err = x.readBlob(ctx, in, key)
+			return
+		}
 		iv.v, iv.err = x.fetch(ctx, in)
 	})
 	return iv.v, iv.err
@@ -524,6 +527,74 @@ func (x *execution) fetch(ctx context.Context, in store.RunInput) (processor.Val
 	}
 }
 
+// readBlob reads an input that names a blob of florad's own store (an
+// asset, another run's output) straight from the store: no HTTP request to
+// florad itself, which may not even be reachable from a worker. The bytes
+// are judged by their content, like a download's.
+func (x *execution) readBlob(ctx context.Context, in store.RunInput, key string) (processor.Value, error) {
+	limit, kind := x.e.cfg.MaxImageBytes, "image/"
+	if in.Type == technique.TypeVideoURL {
+		limit, kind = x.e.cfg.MaxVideoBytes, "video/"
+	}
+	rc, err := x.e.cfg.Blobs.Get(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return processor.Value{}, processor.Permanent(processor.CodeInputUnreachable,
+			fmt.Sprintf("Input %q: the file it names no longer exists (deleted by retention?).", in.ID), err)
+	}
+	if err != nil {
+		return processor.Value{}, fmt.Errorf("error reading input %q: %w", in.ID, err)
+	}
+	defer rc.Close()
+	if in.Type == technique.TypeVideoURL {
+		// Like a downloaded video: a temporary file every step shares.
+		f, err := os.CreateTemp("", "florad-input-*")
+		if err != nil {
+			return processor.Value{}, fmt.Errorf("error reading input %q: %w", in.ID, err)
+		}
+		x.mu.Lock()
+		x.files = append(x.files, f.Name())
+		x.mu.Unlock()
+		n, err := io.Copy(f, io.LimitReader(rc, limit+1))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return processor.Value{}, fmt.Errorf("error reading input %q: %w", in.ID, err)
+		}
+		if n > limit {
+			return processor.Value{}, processor.Permanent(processor.CodeInputInvalid,
+				fmt.Sprintf("Input %q is larger than %d bytes.", in.ID, limit), netguard.ErrTooLarge)
+		}
+		head := make([]byte, 512)
+		hf, err := os.Open(f.Name())
+		if err != nil {
+			return processor.Value{}, fmt.Errorf("error reading input %q: %w", in.ID, err)
+		}
+		m, _ := io.ReadFull(hf, head)
+		hf.Close()
+		ct := netguard.SniffContentType(head[:m])
+		if !strings.HasPrefix(ct, kind) {
+			return processor.Value{}, processor.Permanent(processor.CodeInputInvalid,
+				fmt.Sprintf("Input %q is %s, not a video.", in.ID, ct), netguard.ErrInvalidContent)
+		}
+		return processor.Value{Type: in.Type, Path: f.Name(), ContentType: ct}, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return processor.Value{}, fmt.Errorf("error reading input %q: %w", in.ID, err)
+	}
+	if int64(len(data)) > limit {
+		return processor.Value{}, processor.Permanent(processor.CodeInputInvalid,
+			fmt.Sprintf("Input %q is larger than %d bytes.", in.ID, limit), netguard.ErrTooLarge)
+	}
+	ct := netguard.SniffContentType(data)
+	if !strings.HasPrefix(ct, kind) {
+		return processor.Value{}, processor.Permanent(processor.CodeInputInvalid,
+			fmt.Sprintf("Input %q is %s, not an image.", in.ID, ct), netguard.ErrInvalidContent)
+	}
+	return processor.Value{Type: in.Type, Data: data, ContentType: ct}, nil
+}
+
 // removeFiles deletes the downloaded inputs; every step is over by then.
 func (x *execution) removeFiles() {
 	x.mu.Lock()
@@ -542,29 +613,10 @@ func (x *execution) store(ctx context.Context, stepID, port string, v processor.
 	if !technique.IsMedia(v.Type) {
 		return store.RunOutput{ID: port, Type: v.Type, Text: v.Text}, nil
 	}
-	key := fmt.Sprintf("runs/%s/%s/%s%s", x.run.ID, stepID, port, extensionFor(v.ContentType))
+	key := fmt.Sprintf("runs/%s/%s/%s%s", x.run.ID, stepID, port, blob.Extension(v.ContentType))
 	n, err := x.e.cfg.Blobs.Put(ctx, key, bytes.NewReader(v.Data), v.ContentType)
 	if err != nil {
 		return store.RunOutput{}, fmt.Errorf("error storing output of step %s: %w", stepID, err)
 	}
 	return store.RunOutput{ID: port, Type: v.Type, BlobKey: key, ContentType: v.ContentType, Size: n}, nil
-}
-
-func extensionFor(contentType string) string {
-	switch contentType {
-	case "image/jpeg":
-		return ".jpg"
-	case "image/png":
-		return ".png"
-	case "image/gif":
-		return ".gif"
-	case "image/webp":
-		return ".webp"
-	case "video/mp4":
-		return ".mp4"
-	}
-	if exts, _ := mime.ExtensionsByType(contentType); len(exts) > 0 {
-		return exts[0]
-	}
-	return ".bin"
 }

@@ -131,7 +131,7 @@ func (s *spyStore) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 	// can never be appended before an earlier one.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, gerr := s.Store.RunGetByID(context.WithoutCancel(ctx), s.runID); gerr == nil {
+	if r, gerr := s.RunGetByID(context.WithoutCancel(ctx), s.runID); gerr == nil {
 		s.observed = append(s.observed, r.Progress)
 	}
 	return nil

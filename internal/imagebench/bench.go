@@ -2,7 +2,7 @@
 // 12-megapixel photo next to the vips command-line tool doing the same
 // operations on the same file: time per run and peak memory, each tool in
 // processes of its own so that the memory figures are clean. It backs
-// `florad bench-image`.
+// `florad-bench image`.
 package imagebench
 
 import (
@@ -29,7 +29,7 @@ const MemoryLimit = 1 << 30
 // Config says what to measure.
 type Config struct {
 	// Self is the command line that starts this program again, up to and
-	// excluding ChildFlag: e.g. [os.Executable(), "bench-image"]. The
+	// excluding ChildFlag: e.g. [os.Executable(), "image"]. The
 	// program must hand ChildFlag's arguments to ChildMain.
 	Self []string
 	// Dir holds the input (when generated), the outputs and the vips
@@ -157,20 +157,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := &Report{WorkDir: cfg.Dir, Runs: cfg.Runs, Warmup: cfg.Warmup, CPUs: runtime.NumCPU(), MemoryLimit: MemoryLimit}
 
-	input := cfg.Input
-	if input == "" {
-		if cfg.Width <= 0 || cfg.Height <= 0 {
-			return nil, errors.New("imagebench: give an input or a size")
-		}
-		input = filepath.Join(cfg.Dir, "input.jpg")
-		fmt.Fprintf(progress, "generating a %d×%d JPEG (quality 92)\n", cfg.Width, cfg.Height)
-		if err := WriteJPEG(input, Photo(cfg.Width, cfg.Height, 1), 92); err != nil {
-			return nil, err
-		}
-		rep.Input.Generated = true
-		// The decoded picture is garbage from here on: collect it now
-		// rather than during a measured run.
-		runtime.GC()
+	input, err := prepareInput(cfg, rep, progress)
+	if err != nil {
+		return nil, err
 	}
 	if err := describeInput(rep, input); err != nil {
 		return nil, err
@@ -183,18 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer child.close()
 
-	var chain *vipsChain
-	switch {
-	case cfg.Vips == "":
-		rep.VipsSkipped = "not requested"
-	default:
-		if _, err := os.Stat(cfg.Vips); err != nil {
-			rep.VipsSkipped = err.Error()
-			break
-		}
-		rep.VipsVersion = vipsVersion(ctx, cfg.Vips)
-		chain = &vipsChain{vips: cfg.Vips, dir: cfg.Dir, quality: defaultQuality, run: wrapperExecer(cfg.Self)}
-	}
+	chain := newVipsChain(ctx, cfg, rep)
 
 	var (
 		fl                  = ToolResult{Tool: "florad portrait-enhancer"}
@@ -225,12 +203,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fmt.Fprintf(progress, "%-9s florad %6.0f ms  cpu %6.0f ms  peak %4.0f MiB", label, ms(r.WallNS), ms(r.CPUNS), mib(r.PeakRSS))
 
 		if chain != nil {
-			// The same output size as florad, whose upscale is capped for
-			// very large inputs.
-			sx, sy := 2.0, 2.0
-			if r.OutWidth > 0 && r.OutHeight > 0 {
-				sx, sy = float64(r.OutWidth)/float64(rep.Input.Width), float64(r.OutHeight)/float64(rep.Input.Height)
-			}
+			sx, sy := vipsScale(r, rep)
 			cr, err := chain.runChain(ctx, input, filepath.Join(cfg.Dir, "vips-out.jpg"), sx, sy)
 			if err != nil {
 				return nil, err
@@ -427,4 +400,49 @@ func (r *Report) shellLine(argv []string) string {
 		out[i] = a
 	}
 	return strings.Join(out, " ")
+}
+
+// prepareInput returns the image to enhance: cfg.Input, or a generated
+// photo-like JPEG in cfg.Dir.
+func prepareInput(cfg Config, rep *Report, progress io.Writer) (string, error) {
+	if cfg.Input != "" {
+		return cfg.Input, nil
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return "", errors.New("imagebench: give an input or a size")
+	}
+	input := filepath.Join(cfg.Dir, "input.jpg")
+	fmt.Fprintf(progress, "generating a %d×%d JPEG (quality 92)\n", cfg.Width, cfg.Height)
+	if err := WriteJPEG(input, Photo(cfg.Width, cfg.Height, 1), 92); err != nil {
+		return "", err
+	}
+	rep.Input.Generated = true
+	// The decoded picture is garbage from here on: collect it now rather
+	// than during a measured run.
+	runtime.GC()
+	return input, nil
+}
+
+// newVipsChain returns the vips command chain to compare with, or nil (and
+// the reason in rep.VipsSkipped) when vips is not measured.
+func newVipsChain(ctx context.Context, cfg Config, rep *Report) *vipsChain {
+	if cfg.Vips == "" {
+		rep.VipsSkipped = "not requested"
+		return nil
+	}
+	if _, err := os.Stat(cfg.Vips); err != nil {
+		rep.VipsSkipped = err.Error()
+		return nil
+	}
+	rep.VipsVersion = vipsVersion(ctx, cfg.Vips)
+	return &vipsChain{vips: cfg.Vips, dir: cfg.Dir, quality: defaultQuality, run: wrapperExecer(cfg.Self)}
+}
+
+// vipsScale is the upscale that gives vips's output florad's size: florad
+// caps its upscale for very large inputs.
+func vipsScale(r childRun, rep *Report) (float64, float64) {
+	if r.OutWidth <= 0 || r.OutHeight <= 0 {
+		return 2, 2
+	}
+	return float64(r.OutWidth) / float64(rep.Input.Width), float64(r.OutHeight) / float64(rep.Input.Height)
 }

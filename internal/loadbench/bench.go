@@ -2,7 +2,7 @@
 // the machine it runs on: POST create-run and GET poll throughput and
 // latency, each beside a bare net/http baseline that does only the database
 // work the request cannot avoid, on the same SQLite settings, measured
-// back to back in one process on one machine. 'florad bench' runs it.
+// back to back in one process on one machine. 'florad-bench api' runs it.
 //
 // Everything shares the machine: the servers, the load generator and (on the
 // 2-vCPU machines of reference/limits.md) whatever else is running. So the
@@ -64,7 +64,7 @@ type Config struct {
 	// Duration of each measured window. Defaults to 5 s.
 	Duration time.Duration
 	// Warmup before each window: connections open, pools and caches fill.
-	// Zero means none; 'florad bench' uses 1 s.
+	// Zero means none; 'florad-bench api' uses 1 s.
 	Warmup time.Duration
 	// Conns are the concurrency levels. Defaults to 1, 8, 32.
 	Conns []int

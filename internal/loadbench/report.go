@@ -200,7 +200,7 @@ var scenarioTitles = map[string]string{
 // WriteText prints a table per scenario and the verdict.
 func (r *Report) WriteText(w io.Writer) error {
 	s := r.Settings
-	fmt.Fprintf(w, "florad bench: %s windows after %s warm-up, %d round(s); SQLite synchronous=%s; workers %s; "+
+	fmt.Fprintf(w, "florad-bench api: %s windows after %s warm-up, %d round(s); SQLite synchronous=%s; workers %s; "+
 		"access log %s; GOMAXPROCS=%d, %d CPUs; %s\n",
 		time.Duration(s.DurationSeconds*float64(time.Second)), time.Duration(s.WarmupSeconds*float64(time.Second)),
 		s.Rounds, s.Synchronous, onOff(s.Workers), onOff(s.AccessLog), s.GOMAXPROCS, s.NumCPU, s.GoVersion)

@@ -55,7 +55,7 @@ func validateURL(raw string, p Policy, g *guard) error {
 	case p.httpAllowed():
 		return invalid("the URL scheme must be http or https")
 	default:
-		return invalid("the URL scheme must be https")
+		return invalid("the URL scheme must be https" + DevHint)
 	}
 	if u.Opaque != "" || u.Host == "" {
 		return invalid("the URL must include a host name")
@@ -121,7 +121,7 @@ func checkHost(host string, port uint16, p Policy, g *guard) error {
 		if addr.Zone() != "" {
 			return blocked("the URL host must not contain an IPv6 zone identifier")
 		}
-		return checkLiteral(addr, port, g)
+		return checkLiteral(addr, port, p.Dev, g)
 	}
 
 	addr, isIP, err := parseIPv4(host)
@@ -129,7 +129,7 @@ func checkHost(host string, port uint16, p Policy, g *guard) error {
 		return err
 	}
 	if isIP {
-		if err := checkLiteral(addr, port, g); err != nil {
+		if err := checkLiteral(addr, port, p.Dev, g); err != nil {
 			return err
 		}
 		if canonical, err := netip.ParseAddr(host); err != nil || canonical != addr {
@@ -146,12 +146,16 @@ func checkHost(host string, port uint16, p Policy, g *guard) error {
 
 // checkLiteral refuses a literal address the guard would refuse at connect
 // time, with a message about the URL rather than about a connection.
-func checkLiteral(addr netip.Addr, port uint16, g *guard) error {
+func checkLiteral(addr netip.Addr, port uint16, dev bool, g *guard) error {
 	if isMetadata(addr) {
 		return blocked("the URL host is a cloud metadata service address, which is not allowed")
 	}
 	if err := g.check(netip.AddrPortFrom(addr, port)); err != nil {
-		return blocked("the URL host is an IP address in a private, loopback, link-local or otherwise reserved network, which is not allowed")
+		msg := "the URL host is an IP address in a private, loopback, link-local or otherwise reserved network, which is not allowed"
+		if !dev {
+			msg += DevHint
+		}
+		return blocked(msg)
 	}
 	return nil
 }
@@ -177,11 +181,11 @@ func checkName(host string, p Policy) error {
 		return nil
 	}
 	if name == "localhost" || name == "localhost.localdomain" {
-		return blocked("the URL host is a local name, which is not allowed")
+		return blocked("the URL host is a local name, which is not allowed" + DevHint)
 	}
 	for _, suffix := range []string{".localhost", ".local", ".internal", ".localdomain", ".home.arpa"} {
 		if strings.HasSuffix(name, suffix) {
-			return blocked("the URL host is a local or internal name, which is not allowed")
+			return blocked("the URL host is a local or internal name, which is not allowed" + DevHint)
 		}
 	}
 	return nil
@@ -280,6 +284,10 @@ func parseIPv4Part(part string) (uint64, error) {
 }
 
 // invalid returns a ValidateURL error for a malformed or disallowed URL.
+// DevHint ends a refusal that development mode would lift, so a user
+// trying florad on one machine learns how to allow local URLs.
+const DevHint = "; florad --dev (FLORA_DEV=1) allows local URLs, or upload the file as an asset"
+
 func invalid(msg string) error { return newError(msg, nil, ErrInvalidURL) }
 
 // blocked returns a ValidateURL error for a destination the policy refuses.

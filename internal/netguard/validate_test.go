@@ -291,7 +291,10 @@ func packageSentence(t testing.TB) func(msg string) bool {
 			return true
 		})
 	}
-	return func(msg string) bool { return known[numbers.ReplaceAllString(msg, "#")] }
+	// A refusal --dev would lift ends with DevHint, a fixed sentence too.
+	return func(msg string) bool {
+		return known[numbers.ReplaceAllString(strings.TrimSuffix(msg, DevHint), "#")]
+	}
 }
 
 // FuzzValidateURL checks ValidateURL against properties that do not reuse
@@ -376,4 +379,17 @@ func FuzzValidateURL(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDevHint checks that a refusal --dev would lift says so, and one it
+// would not (a metadata address) does not.
+func TestDevHint(t *testing.T) {
+	for _, raw := range []string{"http://example.com/a.png", "https://127.0.0.1/a.png", "https://localhost/a.png",
+		"https://printer.local/a.png"} {
+		err := ValidateURL(raw, Policy{})
+		require.ErrorContains(t, err, "--dev", raw)
+		require.NoError(t, ValidateURL(raw, Policy{Dev: true}), raw)
+	}
+	require.NotContains(t, ValidateURL("https://169.254.169.254/", Policy{}).Error(), "--dev")
+	require.NotContains(t, ValidateURL("https://metadata.google.internal/", Policy{}).Error(), "--dev")
 }

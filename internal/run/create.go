@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
+	"github.com/florad/florad/internal/validation"
 )
 
 // CreateParams is a validated-in-shape request to start a run.
@@ -39,7 +39,17 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 	if t.Unavailable != "" {
 		return nil, false, fmt.Errorf("%w: %s", ErrTechniqueUnavailable, t.Unavailable)
 	}
-	inputs, err := t.CheckInputs(p.Inputs, s.Limits, s.CheckURL)
+	requested, resolved, err := s.resolveInputs(ctx, p)
+	if err != nil {
+		return nil, false, err
+	}
+	checkURL := func(v string) error {
+		if resolved[v] {
+			return nil
+		}
+		return s.CheckURL(v)
+	}
+	inputs, err := t.CheckInputs(requested, s.Limits, checkURL)
 	if err != nil {
 		return nil, false, err
 	}
@@ -108,12 +118,48 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 	return nil, false, fmt.Errorf("error creating run: idempotency key kept changing hands: %w", err)
 }
 
+// resolveInputs replaces the media values that name florad's own files by
+// blob references. resolved holds the references it made, the only blob
+// references CheckInputs lets through: a client cannot name a blob itself.
+// The fingerprint is taken after, so an asset given by id or by URL is the
+// same request.
+func (s *Service) resolveInputs(ctx context.Context, p *CreateParams) ([]technique.RequestInput, map[string]bool, error) {
+	if s.Inputs == nil {
+		return p.Inputs, nil, nil
+	}
+	out := make([]technique.RequestInput, len(p.Inputs))
+	resolved := map[string]bool{}
+	v := &validation.Error{}
+	for i, in := range p.Inputs {
+		out[i] = in
+		typ, ok := technique.CanonicalType(in.Type)
+		if !ok || !technique.IsMedia(typ) {
+			continue
+		}
+		ref, handled, err := s.Inputs.ResolveInput(ctx, p.WorkspaceID, typ, in.Value)
+		var ve *validation.Error
+		switch {
+		case errors.As(err, &ve) && len(ve.Fields) > 0:
+			v.Add(fmt.Sprintf("inputs[%d].value", i), ve.Fields[0].Message)
+		case err != nil:
+			return nil, nil, err
+		case handled:
+			out[i].Value = ref
+			resolved[ref] = true
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, nil, err
+	}
+	return out, resolved, nil
+}
+
 // fingerprint identifies "the same request" for idempotency: the technique
 // and the inputs, in canonical order and spelling. Mode and callback are
 // delivery choices, not the request, so they do not count.
 func fingerprint(techniqueID string, inputs []store.RunInput) string {
 	h := sha256.New()
-	io.WriteString(h, techniqueID)
+	h.Write([]byte(techniqueID))
 	for _, in := range inputs {
 		// Lengths make the encoding unambiguous whatever the values hold.
 		fmt.Fprintf(h, "\x00%d:%s\x00%d:%s\x00%d:%s", len(in.ID), in.ID, len(in.Type), in.Type, len(in.Value), in.Value)

@@ -56,6 +56,14 @@ type Jobs interface {
 	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
+// InputResolver turns a media input value naming one of florad's own files
+// into a blob reference (blob.Ref) the engine reads from the store; handled
+// is false for a value it leaves alone (a URL to fetch). A refusal is a
+// *validation.Error whose first message is for the client.
+type InputResolver interface {
+	ResolveInput(ctx context.Context, workspaceID, typ, value string) (resolved string, handled bool, err error)
+}
+
 // Errors the service returns besides store sentinels and *validation.Error.
 var (
 	// ErrIdempotencyConflict means the key was used before for a different
@@ -83,7 +91,10 @@ type Service struct {
 	Jobs       Jobs
 	// CheckURL decides whether a media input URL may be fetched.
 	CheckURL func(string) error
-	Limits   technique.Limits
+	// Inputs, when set, resolves media input values that name florad's own
+	// files (asset ids, its blob URLs) before they are checked as URLs.
+	Inputs InputResolver
+	Limits technique.Limits
 	// Lease is how long an open run may go without a heartbeat from its
 	// owner before the reconciler rescues it. Defaults to LeaseDefault.
 	Lease time.Duration

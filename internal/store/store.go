@@ -142,11 +142,27 @@ type Reader interface {
 	WebhookAttemptList(ctx context.Context, deliveryIDs []string) ([]*WebhookAttempt, error)
 	// WorkspaceWebhookSecrets returns a workspace's signing secrets.
 	WorkspaceWebhookSecrets(ctx context.Context, workspaceID string) (*WebhookSecrets, error)
+
+	// AssetGet returns the asset only if it belongs to workspaceID.
+	AssetGet(ctx context.Context, workspaceID, id string) (*Asset, error)
+	AssetGetByIdempotencyKey(ctx context.Context, workspaceID, key string) (*Asset, error)
+	// AssetList pages a workspace's assets, newest first.
+	AssetList(ctx context.Context, p *AssetListParams) ([]*Asset, error)
+	// AssetListCreatedBefore returns up to limit assets of any workspace
+	// created before `before`, the oldest first: retention's work.
+	AssetListCreatedBefore(ctx context.Context, before int64, limit int) ([]*Asset, error)
+	// WorkspaceStorageUsed is the bytes of the workspace's assets.
+	WorkspaceStorageUsed(ctx context.Context, workspaceID string) (int64, error)
+	// RunListPurgeable returns up to limit finished runs completed before
+	// `before` whose output files are not purged yet, the oldest first,
+	// with the blob keys of their outputs and recorded steps.
+	RunListPurgeable(ctx context.Context, before int64, limit int) ([]*RunPurge, error)
 }
 
 // Tx is a write transaction. Its reads see its own writes. After any of its
 // methods returns an error other than a plain refusal documented on the
-// method (ErrRunFinished, ErrNotOwner, ErrNotFound, *InsufficientCreditsError),
+// method (ErrRunFinished, ErrNotOwner, ErrNotFound, *InsufficientCreditsError,
+// *StorageQuotaError),
 // the caller must give the transaction up: on PostgreSQL a failed statement
 // aborts it, and SQLite is held to the same rule rather than left half-done.
 type Tx interface {
@@ -237,4 +253,17 @@ type Tx interface {
 	// keeps the replaced one signing until p.PreviousExpiresAt; ErrNotFound
 	// if the workspace does not exist.
 	WorkspaceWebhookSecretRotate(ctx context.Context, p *WebhookSecretRotateParams) (*WebhookSecrets, error)
+
+	// AssetInsert stores an asset and counts its bytes on the workspace.
+	// ErrAlreadyExists when the workspace has an asset with the same
+	// idempotency key; *StorageQuotaError (a plain refusal) when the bytes
+	// would pass p.QuotaBytes.
+	AssetInsert(ctx context.Context, p *AssetInsertParams) (*Asset, error)
+	// AssetDelete removes an asset and uncounts its bytes; ErrNotFound if
+	// it does not exist.
+	AssetDelete(ctx context.Context, id string) error
+	// RunPurgeOutputs records that a finished run's output files are gone:
+	// its outputs and steps are emptied. ErrNotFound unless the run is
+	// finished and not purged yet.
+	RunPurgeOutputs(ctx context.Context, runID string, at int64) error
 }

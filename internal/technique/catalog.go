@@ -24,7 +24,7 @@ func LoadDir(fsys fs.FS, dir string, models Models) (*Catalog, error) {
 	}
 	c := &Catalog{bySlug: map[string]*Technique{}}
 	for _, e := range entries {
-		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") && !strings.HasSuffix(e.Name(), ".yml") {
 			continue
 		}
 		p := path.Join(dir, e.Name())

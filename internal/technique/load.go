@@ -131,35 +131,7 @@ func (c *checker) check(f file, t *Technique, models Models) {
 	}
 	t.Outputs = c.ios("outputs", f.Outputs, true)
 
-	// Port types of every step, for checking bindings.
-	stepOut := map[string]map[string]string{}
-	specs := map[string]Model{}
-	for i, s := range f.Steps {
-		where := fmt.Sprintf("step %q", s.ID)
-		if !idPattern.MatchString(s.ID) {
-			c.fail("steps[%d]: id %q must be a letter or _ followed by letters, digits, _ or -", i, s.ID)
-			continue
-		}
-		if _, dup := stepOut[s.ID]; dup {
-			c.fail("%s: duplicate step id", where)
-			continue
-		}
-		m, ok := models.Model(s.Model)
-		if !ok {
-			c.fail("%s: model: unknown model %q", where, s.Model)
-			stepOut[s.ID] = nil
-			continue
-		}
-		specs[s.ID] = m
-		outs := map[string]string{}
-		for _, p := range m.OutputPorts() {
-			outs[p.Name] = p.Type
-		}
-		stepOut[s.ID] = outs
-		if u := m.Unavailable(); u != "" && t.Unavailable == "" {
-			t.Unavailable = u
-		}
-	}
+	stepOut, specs := c.stepModels(f, t, models)
 
 	deps := map[string][]string{}
 	for _, s := range f.Steps {
@@ -198,7 +170,7 @@ func (c *checker) check(f file, t *Technique, models Models) {
 		if err := m.CheckParams(s.Params); err != nil {
 			c.fail("%s: params: %v", where, err)
 		}
-		t.Steps = append(t.Steps, Step{ID: s.ID, Model: s.Model, Inputs: s.Inputs, Params: s.Params})
+		t.Steps = append(t.Steps, Step(s))
 	}
 
 	for _, o := range t.Outputs {
@@ -316,4 +288,40 @@ func findCycle(steps []fileStep, deps map[string][]string) string {
 		}
 	}
 	return ""
+}
+
+// stepModels resolves each step's model: the port types of every step's
+// outputs (nil for a step whose model is unknown), for checking bindings,
+// and the model of every step that has one. An unavailable model makes the
+// technique unavailable.
+func (c *checker) stepModels(f file, t *Technique, models Models) (map[string]map[string]string, map[string]Model) {
+	stepOut := map[string]map[string]string{}
+	specs := map[string]Model{}
+	for i, s := range f.Steps {
+		where := fmt.Sprintf("step %q", s.ID)
+		if !idPattern.MatchString(s.ID) {
+			c.fail("steps[%d]: id %q must be a letter or _ followed by letters, digits, _ or -", i, s.ID)
+			continue
+		}
+		if _, dup := stepOut[s.ID]; dup {
+			c.fail("%s: duplicate step id", where)
+			continue
+		}
+		m, ok := models.Model(s.Model)
+		if !ok {
+			c.fail("%s: model: unknown model %q", where, s.Model)
+			stepOut[s.ID] = nil
+			continue
+		}
+		specs[s.ID] = m
+		outs := map[string]string{}
+		for _, p := range m.OutputPorts() {
+			outs[p.Name] = p.Type
+		}
+		stepOut[s.ID] = outs
+		if u := m.Unavailable(); u != "" && t.Unavailable == "" {
+			t.Unavailable = u
+		}
+	}
+	return stepOut, specs
 }

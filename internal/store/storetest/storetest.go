@@ -44,6 +44,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Setting", func(t *testing.T) { t.Parallel(); exerciseSetting(t, setup) })
 	t.Run("Technique", func(t *testing.T) { t.Parallel(); exerciseTechnique(t, setup) })
 	t.Run("Webhook", func(t *testing.T) { t.Parallel(); exerciseWebhook(t, setup) })
+	t.Run("Asset", func(t *testing.T) { t.Parallel(); exerciseAsset(t, setup) })
 	t.Run("Store", func(t *testing.T) { t.Parallel(); exerciseStore(t, setup) })
 }
 

@@ -13,10 +13,10 @@ import (
 	"github.com/florad/florad/internal/loadbench"
 )
 
-// cmdBench measures florad's API against bare baselines on this machine
+// cmdAPI measures florad's API against bare baselines on this machine
 // (internal/loadbench). It exits 1 when a target is missed.
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+func cmdAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	duration := fs.Duration("duration", 5*time.Second, "length of each measured window")
 	warmup := fs.Duration("warmup", time.Second, "warm-up before each window")
@@ -32,7 +32,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	quietWait := fs.Duration("quiet-wait", 10*time.Second, "before each window, wait up to this long for other processes to fall under the noise gate (0: never wait)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per window to PREFIX-SCENARIO-SERVER-cN.pprof")
 	asJSON := fs.Bool("json", false, "print every figure as JSON")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	levels, err := parseInts(*conns)
@@ -66,7 +66,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if !rep.Pass {
-		return errors.New("bench: some targets were missed")
+		return errors.New("api: some targets were missed")
 	}
 	return nil
 }

@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/florad/florad/internal/providerbench"
 )
 
-// cmdBenchProviders runs internal/providerbench: many runs waiting on a
+// cmdProviders runs internal/providerbench: many runs waiting on a
 // slow fake provider at once. It exits 1 when a run did not complete, the
 // runs did not all wait at once, or peak RSS reached 500 MiB.
-func cmdBenchProviders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench-providers", flag.ContinueOnError)
+func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("providers", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 10000, "runs waiting on the provider at once")
 	concurrency := fs.Int("concurrency", 8, "florad's worker slots")
@@ -27,12 +29,24 @@ func cmdBenchProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 	getRate := fs.Float64("get-rate", 200, "GETs a second sent meanwhile, over --get-conns")
 	sync := fs.String("sqlite-synchronous", "FULL", "SQLite synchronous mode: FULL or NORMAL")
 	asJSON := fs.Bool("json", false, "print every figure as JSON")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	florad := fs.String("florad", "", "the florad binary to measure (default: built from ./cmd/florad with go build)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, err := os.Executable()
-	if err != nil {
-		return err
+	bin := *florad
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "florad-bench-bin-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		bin = filepath.Join(dir, "florad")
+		fmt.Fprintln(stderr, "building florad from ./cmd/florad")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/florad")
+		build.Stdout, build.Stderr = stderr, stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building florad (or pass --florad): %w", err)
+		}
 	}
 	rep, err := providerbench.Run(ctx, providerbench.Config{Bin: bin, Runs: *runs, Concurrency: *concurrency,
 		ProviderTime: *providerTime, Poll: *poll, CreateConns: *createConns, GetConns: *getConns, GetRate: *getRate,
@@ -57,7 +71,7 @@ GET under load       %d requests at %.0f/s, p50 %.2f ms, p99 %.2f ms, max %.2f m
 			rep.PeakRSSMiB, rep.Gets, rep.GetRate, rep.GetP50Ms, rep.GetP99Ms, rep.GetMaxMs, rep.GetErrors)
 	}
 	if !rep.Pass() {
-		return fmt.Errorf("bench-providers: targets missed (completed %d of %d, %d waiting at once, peak RSS %.0f MiB)",
+		return fmt.Errorf("providers: targets missed (completed %d of %d, %d waiting at once, peak RSS %.0f MiB)",
 			rep.Completed, rep.Runs, rep.MaxWaitingAtOnce, rep.PeakRSSMiB)
 	}
 	return nil

@@ -13,16 +13,16 @@ import (
 	"github.com/florad/florad/internal/imagebench"
 )
 
-// cmdBenchImage measures portrait-enhancer on a 12-megapixel JPEG next to
+// cmdImage measures portrait-enhancer on a 12-megapixel JPEG next to
 // the vips command-line tool (internal/imagebench). It exits 1 when florad's
 // peak memory reaches 1 GiB.
-func cmdBenchImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The benchmark re-executes this binary for its child processes; they
 	// are not part of the command's interface.
 	if len(args) > 0 && args[0] == imagebench.ChildFlag {
 		return imagebench.ChildMain(ctx, args[1:], os.Stdin, stdout, stderr)
 	}
-	fs := flag.NewFlagSet("bench-image", flag.ContinueOnError)
+	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	input := fs.String("input", "", "image to enhance (default: generate a photo-like JPEG, quality 92)")
 	size := fs.String("size", "4000x3000", "size of the generated image, WxH")
@@ -32,7 +32,7 @@ func cmdBenchImage(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dir := fs.String("dir", "", "where the temporary directory goes (default /dev/shm when writable, else the system temp dir)")
 	keep := fs.Bool("keep", false, "keep the temporary directory (input, outputs) and print its path")
 	asJSON := fs.Bool("json", false, "print every figure as JSON")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *runs < 1 || *warmup < 0 {
@@ -51,7 +51,7 @@ func cmdBenchImage(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if p, err := exec.LookPath(*vips); err == nil {
 			vipsPath = p
 		} else {
-			fmt.Fprintf(stderr, "bench-image: %s not found (Debian: apt-get install libvips-tools); measuring florad alone\n", *vips)
+			fmt.Fprintf(stderr, "image: %s not found (Debian: apt-get install libvips-tools); measuring florad alone\n", *vips)
 		}
 	}
 	if *dir == "" {
@@ -70,13 +70,13 @@ func cmdBenchImage(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *keep {
-		fmt.Fprintln(stderr, "bench-image: files kept in", tmp)
+		fmt.Fprintln(stderr, "image: files kept in", tmp)
 	} else {
 		defer os.RemoveAll(tmp)
 	}
 
 	rep, err := imagebench.Run(ctx, imagebench.Config{
-		Self: []string{self, "bench-image"}, Dir: tmp, Input: *input, Width: w, Height: h,
+		Self: []string{self, "image"}, Dir: tmp, Input: *input, Width: w, Height: h,
 		Runs: *runs, Warmup: *warmup, Vips: vipsPath, Progress: stderr, Stderr: stderr,
 	})
 	if err != nil {
@@ -91,7 +91,7 @@ func cmdBenchImage(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if !rep.Pass {
-		return fmt.Errorf("bench-image: florad's peak RSS %d MiB is not under %d MiB", rep.Florad.PeakRSS>>20, imagebench.MemoryLimit>>20)
+		return fmt.Errorf("image: florad's peak RSS %d MiB is not under %d MiB", rep.Florad.PeakRSS>>20, imagebench.MemoryLimit>>20)
 	}
 	return nil
 }

@@ -195,6 +195,18 @@ type Workspace struct {
 	CreditPriceUSD float64        `json:"credit_price_usd"`
 	Limits         map[string]any `json:"limits"`
 	CreatedAt      int64          `json:"created_at"`
+	// Key is the API key the request was made with.
+	Key *WorkspaceKey `json:"key"`
+}
+
+// WorkspaceKey describes an API key: where it was verified ("local" or
+// "clerk"), its scopes, and its daily spend cap and spending.
+type WorkspaceKey struct {
+	KeyID            string   `json:"key_id"`
+	Source           string   `json:"source"`
+	Scopes           []string `json:"scopes"`
+	MaxCreditsPerDay *int64   `json:"max_credits_per_day"`
+	SpentToday       int64    `json:"credits_spent_today"`
 }
 
 // Workspace returns the key's workspace with its credit balance.

@@ -6,6 +6,10 @@
 //   FLORA_POOR_API_KEY    a key of a workspace with 0 credits
 //   FLORA_BURST_API_KEY   a key of a workspace used only to exceed the rate limit (20/s, bursts of 40)
 //   FLORA_TEST_IMAGE_URL  an http(s) URL of an image the server can fetch
+//   FLORA_CAPPED_API_KEY  a key with a daily cap of 1 credit
+//   FLORA_READER_API_KEY  a key with only runs:read and techniques:read
+//   FLORA_CLERK_*_API_KEY Clerk keys (valid, read-only, revoked, and one whose
+//                         verification fails with 502) the server's Clerk knows
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +18,9 @@ import FLORA, {
   APIError,
   AuthenticationError,
   BadRequestError,
+  InternalServerError,
   NotFoundError,
+  PermissionDeniedError,
   RateLimitError,
   UnprocessableEntityError,
 } from '@flora-ai/flora';
@@ -362,4 +368,62 @@ test('429: over the rate limit is a RateLimitError with rate_limited', async () 
   const again = await Promise.all(Array.from({ length: 30 }, () => burst.techniques.list({ limit: 1 })));
   assert.equal(again.length, 30);
   for (const page of again) assert.equal(page.techniques.length, 1);
+});
+
+// Keys with scopes and a daily cap, local and Clerk (sdk_test.go starts a
+// fake Clerk on loopback and points florad at it).
+
+test('a Clerk API key runs a technique like a local key', async () => {
+  const clerk = new FLORA({ baseURL, apiKey: env('FLORA_CLERK_API_KEY'), timeout: 10_000 });
+  const page = await clerk.techniques.list();
+  assert.ok(page.techniques.length > 0);
+  const run = await clerk.techniques.runs.create('prompt-expander', {
+    mode: 'async',
+    inputs: [{ id: 'prompt', type: 'text', value: 'a lighthouse' }],
+  });
+  for (const deadline = Date.now() + 20_000; ; ) {
+    const r = await clerk.techniques.runs.retrieve(run.run_id, { techniqueId: 'prompt-expander' });
+    if (r.status === 'completed') break;
+    assert.ok(['pending', 'running'].includes(r.status), `unexpected status ${r.status}`);
+    assert.ok(Date.now() < deadline, 'the Clerk key\'s run did not finish');
+    await new Promise((res) => setTimeout(res, 100));
+  }
+});
+
+test('401: a revoked Clerk key is an AuthenticationError with invalid_api_key', async () => {
+  const revoked = new FLORA({ baseURL, apiKey: env('FLORA_CLERK_REVOKED_API_KEY'), ...noRetry });
+  await assertAPIError(revoked.techniques.list(), AuthenticationError, 401, 'invalid_api_key');
+});
+
+test('403: read-only keys (local and Clerk) cannot create runs', async () => {
+  for (const name of ['FLORA_READER_API_KEY', 'FLORA_CLERK_READER_API_KEY']) {
+    const reader = new FLORA({ baseURL, apiKey: env(name), ...noRetry });
+    await reader.techniques.list();
+    const p = reader.techniques.runs.create('prompt-expander', {
+      mode: 'async',
+      inputs: [{ id: 'prompt', type: 'text', value: 'x' }],
+    });
+    await assertAPIError(p, PermissionDeniedError, 403, 'forbidden');
+    const err = await p.catch((e) => e);
+    assert.equal(err.error.error.message, 'This API key lacks the runs:write scope.');
+  }
+});
+
+test('503: when Clerk fails, a Clerk key gets InternalServerError with retry-after, not 401', async () => {
+  const down = new FLORA({ baseURL, apiKey: env('FLORA_CLERK_DOWN_API_KEY'), ...noRetry });
+  const p = down.techniques.list();
+  await assertAPIError(p, InternalServerError, 503, 'service_unavailable');
+  const err = await p.catch((e) => e);
+  assert.ok(Number(err.headers.get('retry-after')) > 0, 'retry-after');
+});
+
+test('402: past its daily cap a key gets insufficient_credits with its own figures', async () => {
+  const capped = new FLORA({ baseURL, apiKey: env('FLORA_CAPPED_API_KEY'), ...noRetry });
+  const body = { mode: 'async', inputs: [{ id: 'prompt', type: 'text', value: 'capped' }] };
+  await capped.techniques.runs.create('prompt-expander', body);
+  const p = capped.techniques.runs.create('prompt-expander', { ...body, inputs: [{ id: 'prompt', type: 'text', value: 'capped 2' }] });
+  await assertAPIError(p, APIError, 402, 'insufficient_credits');
+  const err = await p.catch((e) => e);
+  assert.equal(err.error.error.required, 1);
+  assert.equal(err.error.error.available, 0);
 });

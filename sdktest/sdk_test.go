@@ -23,6 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/auth/clerktest"
+	"github.com/florad/florad/internal/workspace"
 )
 
 func TestFloraTypeScriptSDK(t *testing.T) {
@@ -36,12 +38,20 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 		t.Skip("the SDK is not installed: run `npm ci --prefix sdktest` from the repository root")
 	}
 
+	// Clerk keys, verified by a fake Clerk on loopback.
+	clerk := clerktest.Start(t)
+	clerk.Add(clerkKey, clerktest.Key{ID: "ak_sdk", Subject: "org_sdk"})
+	clerk.Add(clerkReaderKey, clerktest.Key{ID: "ak_sdk_reader", Subject: "org_sdk", Scopes: []string{"runs:read", "techniques:read"}})
+	clerk.Add(clerkRevokedKey, clerktest.Key{ID: "ak_sdk_revoked", Subject: "org_sdk", Revoked: true})
+	clerk.Add(clerkDownKey, clerktest.Key{ID: "ak_sdk_down", Subject: "org_sdk", FailStatus: http.StatusBadGateway})
+
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Workers: true,
 		ShutdownTimeout: 5 * time.Second,
 		// The limit serve runs with, so the SDK meets our 429s as users do.
-		RateLimit: app.RateLimitDefault,
+		RateLimit:      app.RateLimitDefault,
+		ClerkSecretKey: clerk.SecretKey, ClerkAPIURL: clerk.URL, ClerkCacheTTL: -1,
 	})
 	if err != nil {
 		cancel()
@@ -69,6 +79,15 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 	burstKey, err := a.Workspaces.CreateKey(ctx, burst.ID)
 	require.NoError(t, err)
 
+	clerkWS, err := a.Workspaces.Create(ctx, "sdk-clerk", 100)
+	require.NoError(t, err)
+	require.NoError(t, a.Workspaces.LinkClerkSubject(ctx, clerkWS.ID, "org_sdk"))
+	oneCredit := int64(1)
+	capped, err := a.Workspaces.CreateKeyWith(ctx, rich.ID, workspace.KeyOptions{MaxCreditsPerDay: &oneCredit})
+	require.NoError(t, err)
+	reader, err := a.Workspaces.CreateKeyWith(ctx, rich.ID, workspace.KeyOptions{Scopes: []string{"runs:read", "techniques:read"}})
+	require.NoError(t, err)
+
 	img := testPNG(t)
 	images := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
@@ -88,6 +107,12 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 		"FLORA_BURST_API_KEY="+burstKey.Key,
 		"FLORA_TEST_IMAGE_URL="+images.URL+"/portrait.png",
 		"FLORA_WEBHOOK_SECRET="+richKey.WebhookSecret,
+		"FLORA_CAPPED_API_KEY="+capped.Key,
+		"FLORA_READER_API_KEY="+reader.Key,
+		"FLORA_CLERK_API_KEY="+clerkKey,
+		"FLORA_CLERK_READER_API_KEY="+clerkReaderKey,
+		"FLORA_CLERK_REVOKED_API_KEY="+clerkRevokedKey,
+		"FLORA_CLERK_DOWN_API_KEY="+clerkDownKey,
 		// Keep the SDK's own logging at its quiet default whatever the
 		// developer's shell says.
 		"FLORA_LOG=warn",
@@ -101,6 +126,14 @@ func TestFloraTypeScriptSDK(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("node --test sdk.test.mjs:\n%s", out)
 }
+
+// Clerk API key secrets the fake Clerk knows.
+const (
+	clerkKey        = "ak_live_sdk_0123456789abcdef"
+	clerkReaderKey  = "ak_live_sdkreader_0123456789"
+	clerkRevokedKey = "ak_live_sdkrevoked_0123456789"
+	clerkDownKey    = "ak_live_sdkdown_0123456789ab"
+)
 
 // testPNG is a small portrait-sized gradient: enough for the pipeline's
 // levels, sharpening and 2× upscale to do real work.

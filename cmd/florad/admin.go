@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/webhook"
@@ -35,6 +37,11 @@ type adminArgs struct {
 	wsID    string
 	credits int64
 	overlap time.Duration
+	// scopes and maxPerDay are a key's, as given (empty: not given);
+	// subject is a Clerk subject.
+	scopes    string
+	maxPerDay string
+	subject   string
 }
 
 // adminCall is what one admin command runs with.
@@ -52,8 +59,20 @@ func adminCommands() map[string]adminCommand {
 	return map[string]adminCommand{
 		"workspace create": {flags: flagsWorkspaceCreate, run: adminWorkspaceCreate},
 		"workspace list":   {run: adminWorkspaceList},
-		"key create":       {flags: flagWorkspaceRequired, run: adminKeyCreate},
-		"key revoke":       {run: adminKeyRevoke},
+		"workspace link": {flags: func(fs *flag.FlagSet, a *adminArgs) {
+			flagWorkspaceRequired(fs, a)
+			fs.StringVar(&a.subject, "clerk-subject", "", "Clerk organization or user id, org_... or user_... (required)")
+		}, run: adminWorkspaceLink},
+		"key create": {flags: func(fs *flag.FlagSet, a *adminArgs) {
+			flagWorkspaceRequired(fs, a)
+			fs.StringVar(&a.scopes, "scopes", "", "comma-separated scopes: "+strings.Join(auth.AllScopes(), ", ")+" (default all)")
+			fs.StringVar(&a.maxPerDay, "max-credits-per-day", "", "credits the key may spend per UTC day (default no cap)")
+		}, run: adminKeyCreate},
+		"key update": {flags: func(fs *flag.FlagSet, a *adminArgs) {
+			fs.StringVar(&a.scopes, "scopes", "", "comma-separated scopes replacing the key's (default unchanged)")
+			fs.StringVar(&a.maxPerDay, "max-credits-per-day", "", "credits the key may spend per UTC day, or none to remove the cap (default unchanged)")
+		}, run: adminKeyUpdate},
+		"key revoke": {run: adminKeyRevoke},
 		"key rotate-webhook-secret": {flags: func(fs *flag.FlagSet, a *adminArgs) {
 			flagWorkspaceRequired(fs, a)
 			fs.DurationVar(&a.overlap, "overlap", webhook.OverlapDefault, "how long the replaced secret keeps signing too")
@@ -283,13 +302,98 @@ func adminKeyCreate(ctx context.Context, c *adminCall) error {
 	if err := c.required("workspace", c.args.wsID); err != nil {
 		return err
 	}
-	k, err := c.svc.CreateKey(ctx, c.args.wsID)
+	var o workspace.KeyOptions
+	var err error
+	if c.args.scopes != "" {
+		if o.Scopes, err = auth.ParseScopes(c.args.scopes); err != nil {
+			return &usageError{c.name + ": --scopes: " + err.Error()}
+		}
+	}
+	if c.args.maxPerDay != "" {
+		if o.MaxCreditsPerDay, err = parseCap(c.args.maxPerDay, false); err != nil {
+			return &usageError{c.name + ": " + err.Error()}
+		}
+	}
+	k, err := c.svc.CreateKeyWith(ctx, c.args.wsID, o)
 	if err != nil {
 		return err
 	}
 	return c.print(k, func(w io.Writer) {
-		fmt.Fprintf(w, "key id          %s\nAPI key         %s   (shown once)\nwebhook secret  %s\n", k.KeyID, k.Key, k.WebhookSecret)
+		fmt.Fprintf(w, "key id          %s\nAPI key         %s   (shown once)\nwebhook secret  %s\nscopes          %s\ndaily cap       %s\n",
+			k.KeyID, k.Key, k.WebhookSecret, strings.Join(k.Scopes, " "), capText(k.MaxCreditsPerDay))
 	})
+}
+
+func adminKeyUpdate(ctx context.Context, c *adminCall) error {
+	keyID, err := c.onePositional("key id")
+	if err != nil {
+		return err
+	}
+	var (
+		scopes   []string
+		newCap   *int64
+		clearCap bool
+	)
+	if c.args.scopes != "" {
+		if scopes, err = auth.ParseScopes(c.args.scopes); err != nil {
+			return &usageError{c.name + ": --scopes: " + err.Error()}
+		}
+	}
+	if c.args.maxPerDay != "" {
+		if newCap, err = parseCap(c.args.maxPerDay, true); err != nil {
+			return &usageError{c.name + ": " + err.Error()}
+		}
+		clearCap = newCap == nil
+	}
+	if scopes == nil && c.args.maxPerDay == "" {
+		return &usageError{c.name + ": give --scopes or --max-credits-per-day"}
+	}
+	k, err := c.svc.UpdateKey(ctx, keyID, scopes, newCap, clearCap)
+	if err != nil {
+		return err
+	}
+	return c.print(map[string]any{"key_id": k.ID, "workspace_id": k.WorkspaceID, "scopes": k.Scopes,
+		"max_credits_per_day": k.MaxCreditsPerDay}, func(w io.Writer) {
+		fmt.Fprintf(w, "key %s: scopes %s, daily cap %s\n", k.ID, strings.Join(k.Scopes, " "), capText(k.MaxCreditsPerDay))
+	})
+}
+
+func adminWorkspaceLink(ctx context.Context, c *adminCall) error {
+	if err := c.required("workspace", c.args.wsID); err != nil {
+		return err
+	}
+	if err := c.required("clerk-subject", c.args.subject); err != nil {
+		return err
+	}
+	if err := c.svc.LinkClerkSubject(ctx, c.args.wsID, c.args.subject); err != nil {
+		return err
+	}
+	return c.print(map[string]any{"workspace_id": c.args.wsID, "clerk_subject": c.args.subject}, func(w io.Writer) {
+		fmt.Fprintf(w, "Clerk keys of %s now speak for workspace %s\n", c.args.subject, c.args.wsID)
+	})
+}
+
+// parseCap reads --max-credits-per-day: a whole number of credits, or (when
+// none is allowed) "none" for no cap, returned as nil.
+func parseCap(s string, noneAllowed bool) (*int64, error) {
+	if noneAllowed && s == "none" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		if noneAllowed {
+			return nil, fmt.Errorf("--max-credits-per-day: %q is not a whole number of credits or none", s)
+		}
+		return nil, fmt.Errorf("--max-credits-per-day: %q is not a whole number of credits", s)
+	}
+	return &n, nil
+}
+
+func capText(n *int64) string {
+	if n == nil {
+		return "none"
+	}
+	return strconv.FormatInt(*n, 10) + " credits"
 }
 
 func adminKeyRevoke(ctx context.Context, c *adminCall) error {

@@ -24,7 +24,12 @@ Usage:
   florad worker [--concurrency N]                    workers only (with --database-url)
   florad workspace create --name NAME [--credits N]  create a workspace
   florad workspace list                              list workspaces
-  florad key create --workspace ws_...               issue an API key (shown once)
+  florad workspace link --workspace ws_... --clerk-subject org_...
+                                                     Clerk keys of that subject speak for the workspace
+  florad key create --workspace ws_... [--scopes runs:read,...] [--max-credits-per-day N]
+                                                     issue an API key (shown once)
+  florad key update KEY_ID [--scopes ...] [--max-credits-per-day N|none]
+                                                     change a key's scopes or daily cap
   florad key revoke KEY_ID                           revoke an API key at once
   florad key rotate-webhook-secret --workspace ws_... [--overlap 24h]
                                                      new webhook secret; the old one signs during the overlap

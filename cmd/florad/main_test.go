@@ -139,11 +139,17 @@ type serveProc struct {
 // if the test did not stop it.
 func startServe(t *testing.T, data string, extra ...string) *serveProc {
 	t.Helper()
+	return startServeEnv(t, data, nil, extra...)
+}
+
+// startServeEnv is startServe with env added to the child's environment.
+func startServeEnv(t *testing.T, data string, env []string, extra ...string) *serveProc {
+	t.Helper()
 	addr := cliFreeAddr(t)
 	args := append([]string{"serve", "--addr", addr, "--data", data, "--dev", "--sqlite-synchronous", "NORMAL"}, extra...)
 	s := &serveProc{base: "http://" + addr, stdout: &cliBuffer{}, stderr: &cliBuffer{}}
 	cmd := exec.Command(floradBin, args...)
-	cmd.Env = cliEnv()
+	cmd.Env = append(cliEnv(), env...)
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	s.childProc = startChild(t, cmd, func() string {
 		return "florad stdout:\n" + s.stdout.String() + "\nflorad stderr:\n" + s.stderr.String()

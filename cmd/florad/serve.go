@@ -14,6 +14,7 @@ import (
 
 	"github.com/florad/florad/internal/api"
 	"github.com/florad/florad/internal/app"
+	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
 )
 
@@ -51,6 +52,10 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	maxUpload := fs.String("max-upload-bytes", envOr("FLORA_MAX_UPLOAD_BYTES", "50MiB"), "largest asset accepted, uploaded or fetched: bytes, or with KiB, MiB, GiB (env FLORA_MAX_UPLOAD_BYTES)")
 	quota := fs.String("storage-quota", envOr("FLORA_STORAGE_QUOTA", "1GiB"), "bytes of assets one workspace may store, with KiB, MiB, GiB, TiB; 0 for no quota (env FLORA_STORAGE_QUOTA)")
 	retention := fs.String("retention", envOr("FLORA_RETENTION", "0"), "delete assets and run output files older than this (e.g. 720h or 30d); 0 keeps them (env FLORA_RETENTION)")
+	clerkURL := fs.String("clerk-api-url", envOr("FLORA_CLERK_API_URL", auth.ClerkAPIURLDefault), "Clerk Backend API base URL, used when FLORA_CLERK_SECRET_KEY is set (env FLORA_CLERK_API_URL)")
+	clerkTTL := fs.Duration("clerk-cache-ttl", envDurationOrZero("FLORA_CLERK_CACHE_TTL", auth.ClerkCacheTTLDefault), "how long a Clerk key verification is reused; 0 asks Clerk on every request (env FLORA_CLERK_CACHE_TTL)")
+	clerkAuto := fs.Bool("clerk-auto-workspace", os.Getenv("FLORA_CLERK_AUTO_WORKSPACE") == "1", "make a workspace on the first request of a Clerk subject linked to none (env FLORA_CLERK_AUTO_WORKSPACE=1)")
+	clerkCredits := fs.Int64("clerk-auto-workspace-credits", int64(envInt("FLORA_CLERK_AUTO_WORKSPACE_CREDITS", 0)), "starting balance of a workspace made for a Clerk subject (env FLORA_CLERK_AUTO_WORKSPACE_CREDITS)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +70,13 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	keep, err := parseDays(*retention)
 	if err != nil {
 		return &usageError{"retention: " + err.Error()}
+	}
+	if *clerkTTL < 0 || *clerkCredits < 0 {
+		return &usageError{"clerk-cache-ttl and clerk-auto-workspace-credits must not be negative"}
+	}
+	ttl := *clerkTTL
+	if ttl == 0 {
+		ttl = -1 // app.Config: negative is "no cache", 0 the default
 	}
 	nets, err := parsePrefixes(*allow)
 	if err != nil {
@@ -86,6 +98,10 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
 		MaxStreamsPerWorkspace: *maxStreams, MaxUploadBytes: maxUploadBytes, StorageQuotaBytes: quotaBytes,
 		Retention: keep, Providers: providers(), ProviderPollMin: *pollMin, ProviderPollMax: *pollMax,
+		// The secret key only from the environment: a flag would show it
+		// in the process list.
+		ClerkSecretKey: os.Getenv("FLORA_CLERK_SECRET_KEY"), ClerkAPIURL: *clerkURL, ClerkCacheTTL: ttl,
+		ClerkAutoWorkspace: *clerkAuto, ClerkStartingCredits: *clerkCredits,
 	}
 	if *dev {
 		fmt.Fprintln(stderr, strings.Repeat("!", 78))
@@ -163,6 +179,14 @@ func envFloat(name string, def float64) float64 {
 	var f float64
 	if _, err := fmt.Sscan(os.Getenv(name), &f); err == nil && f >= 0 {
 		return f
+	}
+	return def
+}
+
+// envDurationOrZero reads a duration that may be 0 (a setting turned off).
+func envDurationOrZero(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d >= 0 {
+		return d
 	}
 	return def
 }

@@ -30,6 +30,9 @@ type Error struct {
 	RetryAfter int
 	// cause is logged, never sent.
 	cause error
+	// quiet leaves a 5xx out of the error log: its cause is logged once
+	// elsewhere (a Clerk outage, by the verifier) rather than per request.
+	quiet bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -46,6 +49,34 @@ func errInvalidAPIKey() *Error {
 
 func errForbidden(msg string) *Error {
 	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: msg}
+}
+
+// errMissingScope is a valid key without the scope a route needs.
+func errMissingScope(scope string) *Error {
+	return errForbidden("This API key lacks the " + scope + " scope.")
+}
+
+func errNoWorkspace() *Error {
+	return errForbidden("This Clerk API key is valid, but its subject is linked to no workspace on this server.")
+}
+
+// errKeyCap is a create that would take the key past its daily cap; the
+// figures are the key's, and the workspace's balance is untouched.
+func errKeyCap(e *store.KeyCapError) *Error {
+	return &Error{Status: http.StatusPaymentRequired, Code: "insufficient_credits",
+		Message: "Insufficient credits: this API key may spend " + strconv.FormatInt(e.Cap, 10) +
+			" credits a day (UTC) and has " + strconv.FormatInt(e.Available, 10) + " left today; this run needs " +
+			strconv.FormatInt(e.Required, 10) + ".",
+		Required: &e.Required, Available: &e.Available}
+}
+
+// errAuthUnavailable is a key that could not be checked because Clerk is
+// down: retry later, the key may well be good.
+func errAuthUnavailable(cause error) *Error {
+	e := errUnavailable(cause)
+	e.Message = "API keys cannot be verified right now; try again shortly."
+	e.quiet = true
+	return e
 }
 
 func errInvalidJSON(msg string) *Error {
@@ -171,6 +202,7 @@ func fromError(err error) *Error {
 		ice    *store.InsufficientCreditsError
 		sqe    *store.StorageQuotaError
 		tl     *asset.TooLargeError
+		kce    *store.KeyCapError
 	)
 	switch {
 	case errors.As(err, &apiErr):
@@ -185,6 +217,8 @@ func fromError(err error) *Error {
 		return errPayloadTooLarge(tl.Limit)
 	case errors.Is(err, asset.ErrIdempotencyConflict):
 		return errIdempotencyConflict()
+	case errors.As(err, &kce):
+		return errKeyCap(kce)
 	case errors.Is(err, store.ErrNotFound):
 		return errNotFound("Not found.")
 	case errors.Is(err, run.ErrIdempotencyConflict):
@@ -218,7 +252,7 @@ type fieldJSON struct {
 // writeError logs the internal chain and sends only the safe part.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := fromError(err)
-	if e.Status >= 500 {
+	if e.Status >= 500 && !e.quiet {
 		s.logger.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()),
 			"status", e.Status, "error", e.cause)
 	} else if e.cause != nil {

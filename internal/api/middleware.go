@@ -149,6 +149,14 @@ func (s *Server) authenticateWith(verify verifyFunc) func(http.Handler) http.Han
 				s.writeError(w, r, errInvalidAPIKey())
 				return
 			}
+			if errors.Is(err, auth.ErrNoWorkspace) {
+				s.writeError(w, r, errNoWorkspace())
+				return
+			}
+			if errors.Is(err, auth.ErrUnavailable) {
+				s.writeError(w, r, errAuthUnavailable(err))
+				return
+			}
 			if err != nil {
 				s.writeError(w, r, errUnavailable(err))
 				return

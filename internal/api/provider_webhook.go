@@ -9,7 +9,7 @@ import (
 	"github.com/florad/florad/internal/provider"
 )
 
-// replicateWebhook serves POST /api/v1/provider-webhooks/replicate: a
+// replicateWebhook serves POST /provider-webhooks/replicate: a
 // Replicate prediction completed. The signature is checked on the raw
 // body, and the run waiting on that prediction is woken to poll it now;
 // the poll, not the webhook's body, is what the run records.

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/florad/florad/internal/auth"
 )
 
 // routes is the whole route table.
@@ -27,8 +29,12 @@ func (s *Server) routes() chi.Router {
 	get(r, "/healthz", s.handle(s.healthz))
 	get(r, "/readyz", s.handle(s.readyz))
 	get(r, "/files/*", s.handle(s.fileGet))
+	// Providers' webhooks carry their own signature, not an API key: they
+	// are no part of the public API under /api/v1.
+	r.Post("/provider-webhooks/replicate", s.handle(s.replicateWebhook))
 
-	// Every /api/v1 route authenticates, then counts against the rate limit.
+	// Every /api/v1 route authenticates, then counts against the rate
+	// limit; its endpoint (need) checks the scope the route needs.
 	api := func(authenticate func(http.Handler) http.Handler) chi.Middlewares {
 		if s.limiter == nil {
 			return chi.Middlewares{authenticate}
@@ -36,26 +42,24 @@ func (s *Server) routes() chi.Router {
 		return chi.Middlewares{authenticate, s.rateLimit}
 	}
 	r.Route("/api/v1", func(r chi.Router) {
-		// Providers' webhooks carry their own signature, not an API key.
-		r.Post("/provider-webhooks/replicate", s.handle(s.replicateWebhook))
 		// Polls, the most frequent request, read the key and the run together.
-		get(r.With(api(s.authenticatePoll)...), "/techniques/{technique}/runs/{runID}", s.handle(s.runGet))
+		get(r.With(api(s.authenticatePoll)...), "/techniques/{technique}/runs/{runID}", s.need(auth.ScopeRunsRead, s.runGet))
 		r.Group(func(r chi.Router) {
 			r.Use(api(s.authenticate)...)
-			get(r, "/techniques", s.handle(s.techniqueList))
-			get(r, "/techniques/{technique}", s.handle(s.techniqueGet))
-			r.Post("/techniques/{technique}/runs", s.handle(s.runCreate))
-			get(r, "/techniques/{technique}/runs", s.handle(s.runList))
-			r.Post("/techniques/{technique}/runs/{runID}/cancel", s.handle(s.runCancel))
-			get(r, "/techniques/{technique}/runs/{runID}/events", s.handle(s.runEvents))
-			get(r, "/technique-runs", s.handle(s.runList))
-			r.Post("/assets", s.handle(s.assetCreate))
-			get(r, "/assets", s.handle(s.assetList))
-			get(r, "/assets/{assetID}", s.handle(s.assetGet))
-			get(r, "/workspace", s.handle(s.workspaceGet))
-			get(r, "/workspace/ledger", s.handle(s.workspaceLedger))
-			get(r, "/webhook-deliveries", s.handle(s.webhookDeliveryList))
-			r.Post("/webhook-deliveries/{deliveryID}/redeliver", s.handle(s.webhookDeliveryRedeliver))
+			get(r, "/techniques", s.need(auth.ScopeTechniquesRead, s.techniqueList))
+			get(r, "/techniques/{technique}", s.need(auth.ScopeTechniquesRead, s.techniqueGet))
+			r.Method(http.MethodPost, "/techniques/{technique}/runs", s.need(auth.ScopeRunsWrite, s.runCreate))
+			get(r, "/techniques/{technique}/runs", s.need(auth.ScopeRunsRead, s.runList))
+			r.Method(http.MethodPost, "/techniques/{technique}/runs/{runID}/cancel", s.need(auth.ScopeRunsWrite, s.runCancel))
+			get(r, "/techniques/{technique}/runs/{runID}/events", s.need(auth.ScopeRunsRead, s.runEvents))
+			get(r, "/technique-runs", s.need(auth.ScopeRunsRead, s.runList))
+			r.Method(http.MethodPost, "/assets", s.need(auth.ScopeRunsWrite, s.assetCreate))
+			get(r, "/assets", s.need(auth.ScopeRunsRead, s.assetList))
+			get(r, "/assets/{assetID}", s.need(auth.ScopeRunsRead, s.assetGet))
+			get(r, "/workspace", s.need(anyKey, s.workspaceGet))
+			get(r, "/workspace/ledger", s.need(anyKey, s.workspaceLedger))
+			get(r, "/webhook-deliveries", s.need(auth.ScopeWebhooksManage, s.webhookDeliveryList))
+			r.Method(http.MethodPost, "/webhook-deliveries/{deliveryID}/redeliver", s.need(auth.ScopeWebhooksManage, s.webhookDeliveryRedeliver))
 		})
 	})
 	return r
@@ -63,9 +67,9 @@ func (s *Server) routes() chi.Router {
 
 // get registers a GET route and its HEAD, which answers the same status and
 // headers without the body (net/http drops what the handler writes).
-func get(r chi.Router, pattern string, h http.HandlerFunc) {
-	r.Get(pattern, h)
-	r.Head(pattern, h)
+func get(r chi.Router, pattern string, h http.Handler) {
+	r.Method(http.MethodGet, pattern, h)
+	r.Method(http.MethodHead, pattern, h)
 }
 
 // allowedMethods lists the methods the route table has for the request's

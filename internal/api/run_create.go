@@ -27,7 +27,8 @@ func (s *Server) runCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.WorkspaceID = principal(r.Context()).WorkspaceID
+	who := principal(r.Context())
+	p.WorkspaceID, p.KeyID, p.MaxCreditsPerDay = who.WorkspaceID, who.KeyID, who.MaxCreditsPerDay
 	p.Technique = chi.URLParam(r, "technique")
 	created, replayed, err := s.Runs.Create(r.Context(), p)
 	if err != nil {

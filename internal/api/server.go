@@ -41,7 +41,7 @@ type Config struct {
 	// Webhooks lists and redelivers the workspace's webhook deliveries.
 	Webhooks *webhook.Service
 	// ReplicateWebhookSecret, when set, verifies the webhooks Replicate
-	// sends to POST /api/v1/provider-webhooks/replicate; unset, the route
+	// sends to POST /provider-webhooks/replicate; unset, the route
 	// answers 404.
 	ReplicateWebhookSecret string
 	// Ready reports whether the server can do its work (the database

@@ -15,11 +15,26 @@ type workspaceJSON struct {
 	CreditPrice   float64        `json:"credit_price_usd"`
 	Limits        map[string]any `json:"limits"`
 	CreatedAt     int64          `json:"created_at"`
+	Key           keyJSON        `json:"key"`
+}
+
+// keyJSON describes the key the request came with.
+type keyJSON struct {
+	KeyID            string   `json:"key_id"`
+	Source           string   `json:"source"`
+	Scopes           []string `json:"scopes"`
+	MaxCreditsPerDay *int64   `json:"max_credits_per_day"`
+	SpentToday       int64    `json:"credits_spent_today"`
 }
 
 // workspaceGet serves GET /api/v1/workspace: the key's workspace.
 func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.Workspaces.Get(r.Context(), principal(r.Context()).WorkspaceID)
+	p := principal(r.Context())
+	ws, err := s.Workspaces.Get(r.Context(), p.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	spent, err := s.Workspaces.SpentToday(r.Context(), p.KeyID)
 	if err != nil {
 		return err
 	}
@@ -32,7 +47,8 @@ func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, workspaceJSON{WorkspaceID: ws.ID, Name: ws.Name, CreditBalance: ws.Balance,
-		CreditPrice: s.CreditPriceUSD, CreatedAt: ws.CreatedAt, Limits: limits})
+		CreditPrice: s.CreditPriceUSD, CreatedAt: ws.CreatedAt, Limits: limits,
+		Key: keyJSON{KeyID: p.KeyID, Source: p.Source, Scopes: p.Scopes, MaxCreditsPerDay: p.MaxCreditsPerDay, SpentToday: spent}})
 	return nil
 }
 

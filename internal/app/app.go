@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	// Replicate is told where to send its webhooks when florad can verify
 	// them; a worker-only process needs --public-url for that.
 	if rp := &cfg.Providers.Replicate; rp.WebhookSecret != "" && rp.WebhookURL == "" && publicURL != "" {
-		rp.WebhookURL = strings.TrimRight(publicURL, "/") + "/api/v1/provider-webhooks/replicate"
+		rp.WebhookURL = strings.TrimRight(publicURL, "/") + "/provider-webhooks/replicate"
 	}
 	if a.Techniques, err = OpenLibrary(ctx, a.Store, cfg.Providers); err != nil {
 		return nil, err
@@ -193,8 +193,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Runs.Jobs, a.Webhooks.Jobs = a.river, a.river
 
+	verifier, err := a.verifier(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a.api = api.New(api.Config{
-		Runs: a.Runs, Workspaces: a.Workspaces, Assets: a.Assets, Techniques: a.Techniques, Verifier: &auth.LocalVerifier{Store: a.Store},
+		Runs: a.Runs, Workspaces: a.Workspaces, Assets: a.Assets, Techniques: a.Techniques, Verifier: verifier,
 		Blobs: blobs, Files: files, CheckCallbackURL: checkURL, Logger: cfg.Logger, PublicURL: publicURL,
 		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Ready: a.Store.Ping,
 		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
@@ -202,6 +206,30 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	ok = true
 	return a, nil
+}
+
+// verifier checks local keys and, when a Clerk secret key is configured,
+// Clerk's.
+func (a *App) verifier(cfg Config) (auth.Verifier, error) {
+	local := &auth.LocalVerifier{Store: a.Store}
+	if cfg.ClerkSecretKey == "" {
+		return local, nil
+	}
+	ttl := cfg.ClerkCacheTTL
+	switch {
+	case ttl == 0:
+		ttl = auth.ClerkCacheTTLDefault
+	case ttl < 0:
+		ttl = 0
+	}
+	clerk, err := auth.NewClerkVerifier(auth.ClerkConfig{
+		SecretKey: cfg.ClerkSecretKey, APIURL: cfg.ClerkAPIURL, CacheTTL: ttl, Timeout: cfg.ClerkTimeout,
+		Resolve: a.Workspaces.ClerkResolver(cfg.ClerkAutoWorkspace, cfg.ClerkStartingCredits), Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &auth.Chain{Local: local, Clerk: clerk}, nil
 }
 
 // openBlobs makes the blob store: the S3 bucket of BlobURL, whose outputs

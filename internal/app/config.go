@@ -80,6 +80,23 @@ type Config struct {
 	// and run output files (from their run's end) are kept; a periodic job
 	// on the maintenance queue deletes older ones. 0 keeps them for ever.
 	Retention time.Duration
+	// ClerkSecretKey, when set, turns on Clerk API keys: a bearer token
+	// that is not a local key is verified with Clerk's Backend API at
+	// ClerkAPIURL (default auth.ClerkAPIURLDefault).
+	ClerkSecretKey string
+	ClerkAPIURL    string
+	// ClerkCacheTTL is how long a Clerk verification is reused: 0 means
+	// auth.ClerkCacheTTLDefault, negative means never (every request asks
+	// Clerk).
+	ClerkCacheTTL time.Duration
+	// ClerkTimeout bounds one call to Clerk. Defaults to
+	// auth.ClerkTimeoutDefault.
+	ClerkTimeout time.Duration
+	// ClerkAutoWorkspace makes a workspace, with ClerkStartingCredits, for
+	// a Clerk subject linked to none on its first request; otherwise such
+	// keys get 403 until 'florad workspace link' links the subject.
+	ClerkAutoWorkspace   bool
+	ClerkStartingCredits int64
 	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
 	// Defaults to 60 seconds.
 	ShutdownTimeout time.Duration
@@ -140,6 +157,9 @@ func (c Config) validate() error {
 	}
 	if c.Retention > 0 && c.Retention < time.Minute {
 		return errors.New("retention: at least 1m (or 0 to keep files for ever)")
+	}
+	if c.ClerkStartingCredits < 0 {
+		return errors.New("clerk starting credits: not negative")
 	}
 	if c.Concurrency > 1000 {
 		return errors.New("concurrency: at most 1000")

@@ -91,7 +91,7 @@ func TestReplicateWebhookSignature(t *testing.T) {
 	t.Parallel()
 	b, _ := setupReplicate(t, false)
 	post := func(h http.Header) int {
-		req, err := http.NewRequest(http.MethodPost, b.baseURL+"/api/v1/provider-webhooks/replicate",
+		req, err := http.NewRequest(http.MethodPost, b.baseURL+"/provider-webhooks/replicate",
 			bytes.NewReader([]byte(`{"id":"pred000001","status":"succeeded"}`)))
 		require.NoError(t, err)
 		for k, v := range h {

@@ -13,10 +13,27 @@ import (
 // 401 invalid_api_key without saying which.
 var ErrInvalidKey = errors.New("invalid API key")
 
-// Principal is who a verified key speaks for.
+// Key sources: where a key was verified.
+const (
+	SourceLocal = "local"
+	SourceClerk = "clerk"
+)
+
+// errNotLocal is a token our api_keys table does not know, as opposed to
+// one it knows as revoked: only the first may be a Clerk key.
+var errNotLocal = fmt.Errorf("%w: not a local key", ErrInvalidKey)
+
+// Principal is who a verified key speaks for, and what it may do.
 type Principal struct {
 	KeyID       string
 	WorkspaceID string
+	// Source is SourceLocal or SourceClerk.
+	Source string
+	// Scopes the key holds (Scope* names).
+	Scopes []string
+	// MaxCreditsPerDay caps what the key may reserve per UTC day; nil
+	// for no cap.
+	MaxCreditsPerDay *int64
 }
 
 // Verifier turns a bearer token into a Principal.
@@ -38,7 +55,7 @@ func (v *LocalVerifier) Verify(ctx context.Context, token string) (*Principal, e
 	hash := HashKey(token)
 	k, err := v.Store.APIKeyGetByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInvalidKey
+		return nil, errNotLocal
 	}
 	if err != nil {
 		return nil, fmt.Errorf("error verifying API key: %w", err)
@@ -76,5 +93,6 @@ func principalOf(k *store.APIKey, hash []byte) (*Principal, error) {
 	if subtle.ConstantTimeCompare(k.Hash, hash) != 1 || k.RevokedAt != nil {
 		return nil, ErrInvalidKey
 	}
-	return &Principal{KeyID: k.ID, WorkspaceID: k.WorkspaceID}, nil
+	return &Principal{KeyID: k.ID, WorkspaceID: k.WorkspaceID, Source: SourceLocal, Scopes: k.Scopes,
+		MaxCreditsPerDay: k.MaxCreditsPerDay}, nil
 }

@@ -45,7 +45,7 @@ func TestLocalVerifierAcceptsAValidKey(t *testing.T) {
 
 	p, err := b.verifier.Verify(t.Context(), k.Key)
 	require.NoError(t, err)
-	require.Equal(t, &auth.Principal{KeyID: k.KeyID, WorkspaceID: k.WorkspaceID}, p)
+	require.Equal(t, &auth.Principal{KeyID: k.KeyID, WorkspaceID: k.WorkspaceID, Source: auth.SourceLocal, Scopes: auth.AllScopes()}, p)
 
 	// Two workspaces, two keys: each key speaks for its own.
 	other := b.key(t)
@@ -128,7 +128,7 @@ func TestLocalVerifierWithRun(t *testing.T) {
 
 	p, r, err := b.verifier.VerifyWithRun(t.Context(), k.Key, mine.ID)
 	require.NoError(t, err)
-	require.Equal(t, &auth.Principal{KeyID: k.KeyID, WorkspaceID: k.WorkspaceID}, p)
+	require.Equal(t, &auth.Principal{KeyID: k.KeyID, WorkspaceID: k.WorkspaceID, Source: auth.SourceLocal, Scopes: auth.AllScopes()}, p)
 	require.NotNil(t, r)
 	require.Equal(t, mine.ID, r.ID)
 

@@ -21,6 +21,10 @@ type CreateParams struct {
 	Mode           string
 	CallbackURL    string
 	IdempotencyKey string
+	// KeyID is the API key creating the run: its spend of the day counts
+	// the run's credits, refused past MaxCreditsPerDay (nil: no cap).
+	KeyID            string
+	MaxCreditsPerDay *int64
 }
 
 // Create starts a run, or returns the existing run when the idempotency key
@@ -75,27 +79,9 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 			LeaseUntil:       now.Add(s.lease()).UnixMilli(),
 		}
 		err = s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
-			// The job goes in first so that the run is born owned by it.
-			job, err := s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: params.ID}, s.jobOpts())
-			if err != nil {
-				return fmt.Errorf("error enqueueing run: %w", err)
-			}
-			params.JobID = job.Job.ID
-			if r, err = tx.RunInsert(ctx, params); err != nil {
-				return err
-			}
-			if err := appendEvent(ctx, tx, r.ID, EventCreated, deltaOf(r), params.CreatedAt); err != nil {
-				return err
-			}
-			if t.Credits > 0 {
-				if _, err = tx.CreditsApply(ctx, &store.CreditsApplyParams{
-					WorkspaceID: p.WorkspaceID, RunID: r.ID, Kind: store.LedgerReserve,
-					Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
-				}); err != nil {
-					return err
-				}
-			}
-			return nil
+			var err error
+			r, err = s.createTx(ctx, tx, t, p, params)
+			return err
 		})
 		if err == nil {
 			return r, false, nil
@@ -116,6 +102,44 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 		return existing, true, nil
 	}
 	return nil, false, fmt.Errorf("error creating run: idempotency key kept changing hands: %w", err)
+}
+
+// createTx writes one run in tx: its River job first, so that the run is
+// born owned by it, then the run, its created event, the key's daily spend
+// and the workspace's reservation.
+func (s *Service) createTx(ctx context.Context, tx store.Tx, t *technique.Technique, p *CreateParams,
+	params *store.RunInsertParams) (*store.Run, error) {
+	job, err := s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: params.ID}, s.jobOpts())
+	if err != nil {
+		return nil, fmt.Errorf("error enqueueing run: %w", err)
+	}
+	params.JobID = job.Job.ID
+	r, err := tx.RunInsert(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	if err := appendEvent(ctx, tx, r.ID, EventCreated, deltaOf(r), params.CreatedAt); err != nil {
+		return nil, err
+	}
+	if t.Credits == 0 {
+		return r, nil
+	}
+	if p.KeyID != "" {
+		// The key's cap is one guarded statement in this transaction, so
+		// concurrent creates never pass it, and a refusal rolls back the
+		// reservation with the rest.
+		if _, err := tx.KeySpendAdd(ctx, &store.KeySpendParams{KeyID: p.KeyID,
+			Day: store.SpendDay(params.CreatedAt), Credits: t.Credits, Cap: p.MaxCreditsPerDay}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.CreditsApply(ctx, &store.CreditsApplyParams{
+		WorkspaceID: p.WorkspaceID, RunID: r.ID, Kind: store.LedgerReserve,
+		Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // resolveInputs replaces the media values that name florad's own files by

@@ -28,6 +28,11 @@ type APIKey struct {
 	Prefix      string
 	CreatedAt   int64
 	RevokedAt   *int64
+	// Scopes the key may use (auth.Scope* names).
+	Scopes []string
+	// MaxCreditsPerDay caps what the key may reserve per UTC day; nil
+	// means no cap beyond the workspace's balance.
+	MaxCreditsPerDay *int64
 }
 
 // APIKeyInsertParams holds a new key's row.
@@ -36,6 +41,50 @@ type APIKeyInsertParams struct {
 	WorkspaceID string
 	Hash        []byte
 	Prefix      string
+	CreatedAt   int64
+	// Scopes must not be empty: a key that may do nothing is refused.
+	Scopes           []string
+	MaxCreditsPerDay *int64
+}
+
+// APIKeyUpdateParams changes a key's scopes or cap; nil fields stay as
+// they are. ClearCap removes the cap.
+type APIKeyUpdateParams struct {
+	ID               string
+	Scopes           []string
+	MaxCreditsPerDay *int64
+	ClearCap         bool
+}
+
+// SpendDay is the UTC day of a unix-ms time, in days since the epoch: the
+// period of a key's daily cap.
+func SpendDay(ms int64) int64 { return ms / 86_400_000 }
+
+// KeySpendParams adds a run's credits to what a key spent on Day (UTC days
+// since the epoch), refused when that would pass Cap.
+type KeySpendParams struct {
+	KeyID   string
+	Day     int64
+	Credits int64
+	// Cap is the key's daily cap; nil adds without a limit.
+	Cap *int64
+}
+
+// KeyCapError is a create that would take a key past its daily cap. It
+// carries the 402's figures for the key: the run's credits, and what the
+// key may still spend today.
+type KeyCapError struct {
+	Required  int64
+	Available int64
+	Cap       int64
+}
+
+func (e *KeyCapError) Error() string { return "key daily credit cap exceeded" }
+
+// ClerkSubject links a Clerk subject (org_... or user_...) to a workspace.
+type ClerkSubject struct {
+	Subject     string
+	WorkspaceID string
 	CreatedAt   int64
 }
 

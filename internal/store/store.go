@@ -77,6 +77,13 @@ type Store interface {
 // Reader holds the queries that only read.
 type Reader interface {
 	APIKeyGetByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	APIKeyGet(ctx context.Context, id string) (*APIKey, error)
+	// KeySpendGet is what the key reserved on day (UTC days since the
+	// epoch); 0 when nothing.
+	KeySpendGet(ctx context.Context, keyID string, day int64) (int64, error)
+	// ClerkSubjectGet returns the workspace link of a Clerk subject;
+	// ErrNotFound when it has none.
+	ClerkSubjectGet(ctx context.Context, subject string) (*ClerkSubject, error)
 	WorkspaceGet(ctx context.Context, id string) (*Workspace, error)
 	WorkspaceList(ctx context.Context) ([]*Workspace, error)
 	// RunGet returns the run only if it belongs to workspaceID. It is the
@@ -162,7 +169,7 @@ type Reader interface {
 // Tx is a write transaction. Its reads see its own writes. After any of its
 // methods returns an error other than a plain refusal documented on the
 // method (ErrRunFinished, ErrNotOwner, ErrNotFound, *InsufficientCreditsError,
-// *StorageQuotaError),
+// *StorageQuotaError, *KeyCapError),
 // the caller must give the transaction up: on PostgreSQL a failed statement
 // aborts it, and SQLite is held to the same rule rather than left half-done.
 type Tx interface {
@@ -176,6 +183,17 @@ type Tx interface {
 	APIKeyInsert(ctx context.Context, p *APIKeyInsertParams) (*APIKey, error)
 	// APIKeyRevoke marks a key revoked; ErrNotFound if it does not exist.
 	APIKeyRevoke(ctx context.Context, id string, at int64) error
+	// APIKeyUpdate changes a key's scopes or cap; ErrNotFound if it does
+	// not exist.
+	APIKeyUpdate(ctx context.Context, p *APIKeyUpdateParams) (*APIKey, error)
+	// KeySpendAdd adds p.Credits to the key's spend of p.Day in one guarded
+	// statement, so concurrent creates can never take it past p.Cap
+	// together; past it, *KeyCapError and nothing changes (a plain
+	// refusal: the transaction stays usable). Returns the new total.
+	KeySpendAdd(ctx context.Context, p *KeySpendParams) (int64, error)
+	// ClerkSubjectInsert links a subject to a workspace; ErrAlreadyExists
+	// when the subject is linked already.
+	ClerkSubjectInsert(ctx context.Context, p *ClerkSubject) error
 
 	// CreditsApply changes a balance and writes the ledger row, numbered
 	// in the workspace's own sequence. A negative Amount that would

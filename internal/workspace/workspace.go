@@ -29,10 +29,34 @@ func (s *Service) now() time.Time {
 
 // NewKey is a key as shown once, at creation.
 type NewKey struct {
-	KeyID         string `json:"key_id"`
-	WorkspaceID   string `json:"workspace_id"`
-	Key           string `json:"key"`
-	WebhookSecret string `json:"webhook_secret"`
+	KeyID            string   `json:"key_id"`
+	WorkspaceID      string   `json:"workspace_id"`
+	Key              string   `json:"key"`
+	WebhookSecret    string   `json:"webhook_secret"`
+	Scopes           []string `json:"scopes"`
+	MaxCreditsPerDay *int64   `json:"max_credits_per_day"`
+}
+
+// UpdateKey changes a key's scopes (nil keeps them) and cap (clearCap
+// removes it; nil max keeps it). It takes effect on the key's next request.
+func (s *Service) UpdateKey(ctx context.Context, keyID string, scopes []string, maxPerDay *int64, clearCap bool) (*store.APIKey, error) {
+	if maxPerDay != nil && *maxPerDay < 0 {
+		return nil, errors.New("max credits per day must not be negative")
+	}
+	var k *store.APIKey
+	err := s.Store.InTx(ctx, func(tx store.Tx) (err error) {
+		k, err = tx.APIKeyUpdate(ctx, &store.APIKeyUpdateParams{ID: keyID, Scopes: scopes, MaxCreditsPerDay: maxPerDay, ClearCap: clearCap})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error updating key: %w", err)
+	}
+	return k, nil
+}
+
+// SpentToday is what the key reserved today (UTC).
+func (s *Service) SpentToday(ctx context.Context, keyID string) (int64, error) {
+	return s.Store.KeySpendGet(ctx, keyID, store.SpendDay(s.now().UnixMilli()))
 }
 
 // Create makes a workspace, granting it credits in the same transaction.
@@ -70,9 +94,29 @@ func (s *Service) Create(ctx context.Context, name string, credits int64) (*stor
 	return w, nil
 }
 
-// CreateKey issues a key for the workspace. The secret is returned once and
-// only its hash is stored.
+// KeyOptions are what a new key may do.
+type KeyOptions struct {
+	// Scopes default to all of them.
+	Scopes []string
+	// MaxCreditsPerDay caps the key's spending per UTC day; nil for none.
+	MaxCreditsPerDay *int64
+}
+
+// CreateKey issues a key with every scope and no cap for the workspace.
+// The secret is returned once and only its hash is stored.
 func (s *Service) CreateKey(ctx context.Context, workspaceID string) (*NewKey, error) {
+	return s.CreateKeyWith(ctx, workspaceID, KeyOptions{})
+}
+
+// CreateKeyWith issues a key with the given scopes and cap.
+func (s *Service) CreateKeyWith(ctx context.Context, workspaceID string, o KeyOptions) (*NewKey, error) {
+	scopes := o.Scopes
+	if len(scopes) == 0 {
+		scopes = auth.AllScopes()
+	}
+	if o.MaxCreditsPerDay != nil && *o.MaxCreditsPerDay < 0 {
+		return nil, errors.New("max credits per day must not be negative")
+	}
 	now := s.now()
 	secret, hash := auth.NewKey()
 	var out *NewKey
@@ -82,11 +126,13 @@ func (s *Service) CreateKey(ctx context.Context, workspaceID string) (*NewKey, e
 			return err
 		}
 		k, err := tx.APIKeyInsert(ctx, &store.APIKeyInsertParams{ID: ident.New("key_", now), WorkspaceID: w.ID,
-			Hash: hash, Prefix: auth.DisplayPrefix(secret), CreatedAt: now.UnixMilli()})
+			Hash: hash, Prefix: auth.DisplayPrefix(secret), CreatedAt: now.UnixMilli(), Scopes: scopes,
+			MaxCreditsPerDay: o.MaxCreditsPerDay})
 		if err != nil {
 			return err
 		}
-		out = &NewKey{KeyID: k.ID, WorkspaceID: w.ID, Key: secret, WebhookSecret: w.WebhookSecret}
+		out = &NewKey{KeyID: k.ID, WorkspaceID: w.ID, Key: secret, WebhookSecret: w.WebhookSecret,
+			Scopes: k.Scopes, MaxCreditsPerDay: k.MaxCreditsPerDay}
 		return nil
 	})
 	if err != nil {

@@ -32,7 +32,7 @@ func exerciseAPIKey(t *testing.T, setup setupFunc) {
 		k, err := insert(b, p)
 		require.NoError(t, err)
 		require.Equal(t, &store.APIKey{
-			ID: p.ID, WorkspaceID: ws.ID, Hash: p.Hash, Prefix: p.Prefix, CreatedAt: p.CreatedAt,
+			ID: p.ID, WorkspaceID: ws.ID, Hash: p.Hash, Prefix: p.Prefix, CreatedAt: p.CreatedAt, Scopes: p.Scopes,
 		}, k)
 
 		got, err := b.store.APIKeyGetByHash(b.ctx, p.Hash)

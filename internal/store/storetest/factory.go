@@ -106,6 +106,7 @@ func (f *factory) APIKeyParams(workspaceID string) *store.APIKeyInsertParams {
 	hash := sha256.Sum256([]byte("secret " + id))
 	return &store.APIKeyInsertParams{
 		ID: id, WorkspaceID: workspaceID, Hash: hash[:], Prefix: "fl_" + id[4:10], CreatedAt: f.Now(),
+		Scopes: []string{"runs:write", "runs:read", "techniques:read", "webhooks:manage"},
 	}
 }
 

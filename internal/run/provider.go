@@ -214,7 +214,9 @@ func (x *recorder) CallStatus(ctx context.Context, stepID string, st engine.Call
 	at := x.s.now().UnixMilli()
 	key := fmt.Sprintf("%s|%d|%d", st.Status, st.QueuePosition, st.Progress)
 	var wrote bool
-	err := x.s.Store.InTx(ctx, func(tx store.Tx) error {
+	// Grouped: the status of many waiting runs changes on every poll.
+	err := x.s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
+		wrote = false
 		changed, err := tx.StepCallSetStatus(ctx, x.runID, stepID, key, at)
 		if err != nil || !changed {
 			return err

@@ -174,7 +174,13 @@ func (w *Worker[TDriver]) wait(ctx context.Context, job *river.Job[ExecuteArgs],
 	if left := s.deadline(r).Sub(s.now()); left < after {
 		after = max(left, 0)
 	}
-	switch err := s.renewLease(ctx, job.Args.RunID, job.ID, s.now().Add(after)); {
+	// Grouped: thousands of waiting runs snooze all the time, and their
+	// lease renewals share commits.
+	until := s.now().Add(after + s.lease()).UnixMilli()
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
+		return tx.RunRenewLease(ctx, &store.RunLeaseParams{RunID: job.Args.RunID, JobID: job.ID, LeaseUntil: until})
+	})
+	switch {
 	case errors.Is(err, store.ErrRunFinished), errors.Is(err, store.ErrNotOwner):
 		return nil
 	case err != nil:

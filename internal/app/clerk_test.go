@@ -271,3 +271,37 @@ func TestKeyDailyCap(t *testing.T) {
 		apiError(t, err, http.StatusPaymentRequired, "insufficient_credits")
 	})
 }
+
+// TestKeyDailyCapRefund: a refunded run gives its credits back to the key's
+// day as well as to the workspace, so the key may spend them again.
+func TestKeyDailyCapRefund(t *testing.T) {
+	t.Parallel()
+	onBackends(t, func(t *testing.T, pg bool) {
+		b := setupWith(t, noWorkers(0).on(pg))
+		ctx := context.Background()
+		capped := int64(5)
+		k, err := b.app.Workspaces.CreateKeyWith(ctx, b.wsID, workspace.KeyOptions{MaxCreditsPerDay: &capped})
+		require.NoError(t, err)
+		c := b.newClient(k.Key)
+
+		first, err := c.Runs.Create(ctx, "portrait-enhancer", portraitRun(b.imageURL("portrait.png")))
+		require.NoError(t, err)
+		_, err = c.Runs.Create(ctx, "portrait-enhancer", portraitRun(b.imageURL("portrait.png")))
+		apiError(t, err, http.StatusPaymentRequired, "insufficient_credits")
+
+		canceled, err := c.Runs.Cancel(ctx, "portrait-enhancer", first.RunID)
+		require.NoError(t, err)
+		require.Equal(t, "run_canceled", canceled.ErrorCode)
+		w, err := c.Workspace(ctx)
+		require.NoError(t, err)
+		require.Zero(t, w.Key.SpentToday, "the refund is the key's too")
+
+		_, err = c.Runs.Create(ctx, "portrait-enhancer", portraitRun(b.imageURL("portrait.png")))
+		require.NoError(t, err, "the refunded credits fit under the cap again")
+		w, err = c.Workspace(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 5, w.Key.SpentToday)
+		require.EqualValues(t, startCredits-5, b.balance(t, b.wsID))
+		b.requireLedgerExplainsBalance(t, b.wsID)
+	})
+}

@@ -77,6 +77,7 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 			Credits:          t.Credits,
 			CreatedAt:        now.UnixMilli(),
 			LeaseUntil:       now.Add(s.lease()).UnixMilli(),
+			KeyID:            p.KeyID,
 		}
 		err = s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 			var err error

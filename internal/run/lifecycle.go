@@ -170,6 +170,12 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 	if _, err := tx.CreditsApply(ctx, entry); err != nil {
 		return nil, fmt.Errorf("error settling credits of run %s: %w", r.ID, err)
 	}
+	if entry.Kind == store.LedgerRefund && r.KeyID != "" {
+		// What the key was refunded it may spend again that day.
+		if err := tx.KeySpendRefund(ctx, r.KeyID, store.SpendDay(r.CreatedAt), r.Credits); err != nil {
+			return nil, err
+		}
+	}
 	return done, nil
 }
 

@@ -161,6 +161,9 @@ type Run struct {
 	// EventSeq is the Seq of the run's newest event: the run as read
 	// reflects every event up to it and none after.
 	EventSeq int64
+	// KeyID is the API key that created the run, when a key did: its
+	// daily spend gets a refund back.
+	KeyID string
 }
 
 // Finished reports whether the run reached a terminal status.
@@ -202,6 +205,7 @@ type RunInsertParams struct {
 	// its first owner; LeaseUntil its first lease.
 	JobID      int64
 	LeaseUntil int64
+	KeyID      string // the creating key, "" when none
 }
 
 // RunState is what a worker watches of a run while executing it.

@@ -191,6 +191,10 @@ type Tx interface {
 	// together; past it, *KeyCapError and nothing changes (a plain
 	// refusal: the transaction stays usable). Returns the new total.
 	KeySpendAdd(ctx context.Context, p *KeySpendParams) (int64, error)
+	// KeySpendRefund gives credits back to the key's spend of day (a
+	// refunded run), never below zero; nothing when the key spent nothing
+	// that day.
+	KeySpendRefund(ctx context.Context, keyID string, day, credits int64) error
 	// ClerkSubjectInsert links a subject to a workspace; ErrAlreadyExists
 	// when the subject is linked already.
 	ClerkSubjectInsert(ctx context.Context, p *ClerkSubject) error

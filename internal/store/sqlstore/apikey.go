@@ -182,6 +182,18 @@ func (q *queries) KeySpendAdd(ctx context.Context, p *store.KeySpendParams) (int
 	return total, nil
 }
 
+func (q *queries) KeySpendRefund(ctx context.Context, keyID string, day, credits int64) error {
+	if credits < 0 {
+		return fmt.Errorf("error refunding key spend: negative credits %d", credits)
+	}
+	_, err := q.exec(ctx, `UPDATE key_spend SET credits = CASE WHEN credits > ? THEN credits - ? ELSE 0 END
+		 WHERE key_id = ? AND day = ?`, credits, credits, keyID, day)
+	if err != nil {
+		return fmt.Errorf("error refunding key spend: %w", q.scanErr(err))
+	}
+	return nil
+}
+
 func (q *queries) ClerkSubjectGet(ctx context.Context, subject string) (*store.ClerkSubject, error) {
 	c := &store.ClerkSubject{}
 	err := q.queryRow(ctx, `SELECT subject, workspace_id, created_at FROM clerk_subjects WHERE subject = ?`, subject).

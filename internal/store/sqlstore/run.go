@@ -16,7 +16,7 @@ import (
 // megabyte of text on every call.
 const runViewColumns = `id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
 	mode, callback_url, idempotency_key, fingerprint, credits, charged_credits, outputs,
-	error_code, error_message, created_at, started_at, completed_at, job_id, lease_until, event_seq`
+	error_code, error_message, created_at, started_at, completed_at, job_id, lease_until, event_seq, key_id`
 
 // runColumns are all of them, inputs last.
 const runColumns = runViewColumns + `, inputs`
@@ -32,10 +32,11 @@ func runFromRow(sc interface{ Scan(...any) error }, withInputs bool) (*store.Run
 		charged              sql.NullInt64
 		startedAt, completed sql.NullInt64
 		jobID, leaseUntil    sql.NullInt64
+		keyID                sql.NullString
 	)
 	dest := []any{&r.ID, &r.WorkspaceID, &r.TechniqueID, &r.TechniqueSlug, &r.TechniqueVersion, &r.Status,
 		&r.Progress, &r.Mode, &r.CallbackURL, &idemKey, &r.Fingerprint, &r.Credits, &charged,
-		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed, &jobID, &leaseUntil, &r.EventSeq, &inputs}
+		&outputs, &r.ErrorCode, &r.ErrorMessage, &r.CreatedAt, &startedAt, &completed, &jobID, &leaseUntil, &r.EventSeq, &keyID, &inputs}
 	if !withInputs {
 		dest = dest[:len(dest)-1]
 	}
@@ -61,6 +62,7 @@ func runFromRow(sc interface{ Scan(...any) error }, withInputs bool) (*store.Run
 		r.CompletedAt = &completed.Int64
 	}
 	r.JobID = jobID.Int64
+	r.KeyID = keyID.String
 	if leaseUntil.Valid {
 		r.LeaseUntil = &leaseUntil.Int64
 	}
@@ -176,11 +178,11 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 	}
 	r, err := runFromRow(q.queryRow(ctx,
 		`INSERT INTO runs (id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
-			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at, job_id, lease_until)
-		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at, job_id, lease_until, key_id)
+		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 RETURNING `+runViewColumns,
 		p.ID, p.WorkspaceID, p.TechniqueID, p.TechniqueSlug, p.TechniqueVersion, string(inputs), p.Mode,
-		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt, p.JobID, p.LeaseUntil), false)
+		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt, p.JobID, p.LeaseUntil, nullString(p.KeyID)), false)
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 	}

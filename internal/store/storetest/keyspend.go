@@ -143,6 +143,35 @@ func exerciseKeySpend(t *testing.T, setup setupFunc) {
 		require.Equal(t, int64(9), w.Balance)
 	})
 
+	// A refund gives back what it is given, never below zero, and makes
+	// no row for a day the key spent nothing.
+	t.Run("Refund", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		key := b.fix.ID("key")
+		b.fix.inTx(func(tx store.Tx) error {
+			_, err := tx.KeySpendAdd(b.ctx, &store.KeySpendParams{KeyID: key, Day: 7, Credits: 10, Cap: ptr(10)})
+			return err
+		})
+		b.fix.inTx(func(tx store.Tx) error { return tx.KeySpendRefund(b.ctx, key, 7, 4) })
+		spent, err := b.store.KeySpendGet(b.ctx, key, 7)
+		require.NoError(t, err)
+		require.Equal(t, int64(6), spent)
+		// The refunded credits fit under the cap again.
+		b.fix.inTx(func(tx store.Tx) error {
+			_, err := tx.KeySpendAdd(b.ctx, &store.KeySpendParams{KeyID: key, Day: 7, Credits: 4, Cap: ptr(10)})
+			return err
+		})
+		b.fix.inTx(func(tx store.Tx) error { return tx.KeySpendRefund(b.ctx, key, 7, 50) })
+		spent, err = b.store.KeySpendGet(b.ctx, key, 7)
+		require.NoError(t, err)
+		require.Zero(t, spent)
+		b.fix.inTx(func(tx store.Tx) error { return tx.KeySpendRefund(b.ctx, key, 8, 3) })
+		spent, err = b.store.KeySpendGet(b.ctx, key, 8)
+		require.NoError(t, err)
+		require.Zero(t, spent)
+	})
+
 	// Twenty creates of 3 credits race for a cap of 31: exactly ten fit,
 	// and the total never passes the cap.
 	t.Run("ConcurrentNeverExceedsCap", func(t *testing.T) {

@@ -167,14 +167,17 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 	} else {
 		entry.Kind, entry.Amount = store.LedgerRefund, r.Credits
 	}
-	if _, err := tx.CreditsApply(ctx, entry); err != nil {
-		return nil, fmt.Errorf("error settling credits of run %s: %w", r.ID, err)
-	}
 	if entry.Kind == store.LedgerRefund && r.KeyID != "" {
-		// What the key was refunded it may spend again that day.
+		// What the key was refunded it may spend again that day. The key's
+		// spend row is locked before the workspace's balance, in the order
+		// a create takes them, or a refund and a create of the same key
+		// deadlock on PostgreSQL.
 		if err := tx.KeySpendRefund(ctx, r.KeyID, store.SpendDay(r.CreatedAt), r.Credits); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := tx.CreditsApply(ctx, entry); err != nil {
+		return nil, fmt.Errorf("error settling credits of run %s: %w", r.ID, err)
 	}
 	return done, nil
 }

@@ -24,7 +24,8 @@ func TestProductBinaryLeavesBenchmarksOut(t *testing.T) {
 	if len(deps) < 10 || !slices.Contains(deps, "github.com/florad/florad/internal/app") {
 		t.Fatalf("go list -deps gave an implausible package list: %q", deps)
 	}
-	for _, bench := range []string{"github.com/florad/florad/internal/loadbench", "github.com/florad/florad/internal/imagebench"} {
+	for _, bench := range []string{"github.com/florad/florad/internal/loadbench", "github.com/florad/florad/internal/imagebench",
+		"github.com/florad/florad/internal/speedbench"} {
 		if slices.Contains(deps, bench) {
 			t.Errorf("cmd/florad links %s; the benchmarks belong to cmd/florad-bench", bench)
 		}

@@ -146,8 +146,9 @@ Try it:
     -d '{"inputs":[{"id":"prompt","type":"text","value":"a lighthouse at dawn"}],"mode":"async"}'
 
 Then poll the run's poll_url with the same Authorization header.
+Or open the web console, %s/console/, and sign in with the key.
 
-`, d.WorkspaceID, d.Credits, d.Key, d.WebhookSecret, d.Key, base)
+`, d.WorkspaceID, d.Credits, d.Key, d.WebhookSecret, d.Key, base, base)
 }
 
 func parsePrefixes(s string) ([]netip.Prefix, error) {

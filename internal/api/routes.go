@@ -29,6 +29,8 @@ func (s *Server) routes() chi.Router {
 	get(r, "/healthz", s.handle(s.healthz))
 	get(r, "/readyz", s.handle(s.readyz))
 	get(r, "/files/*", s.handle(s.fileGet))
+	get(r, "/console", s.handle(s.consoleRedirect))
+	get(r, "/console/*", s.handle(s.consoleGet))
 	// Providers' webhooks carry their own signature, not an API key: they
 	// are no part of the public API under /api/v1.
 	r.Post("/provider-webhooks/replicate", s.handle(s.replicateWebhook))

@@ -61,9 +61,11 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 	// One request per GET route of the table; the test fails when a route
 	// is added without one here.
 	targets := map[string][]string{
-		"/healthz": {"/healthz"},
-		"/readyz":  {"/readyz"},
-		"/files/*": {strings.TrimPrefix(fileURL, publicURL), "/files/" + key + "?expires=1&signature=bad"},
+		"/healthz":   {"/healthz"},
+		"/readyz":    {"/readyz"},
+		"/console":   {"/console"},
+		"/console/*": {"/console/", "/console/app.js", "/console/missing.js"},
+		"/files/*":   {strings.TrimPrefix(fileURL, publicURL), "/files/" + key + "?expires=1&signature=bad"},
 		"/api/v1/techniques/{technique}/runs/{runID}": {"/api/v1/techniques/prompt-expander/runs/" + r.ID,
 			"/api/v1/techniques/prompt-expander/runs/run_missing"},
 		"/api/v1/techniques":                                 {"/api/v1/techniques", "/api/v1/techniques?limit=0"},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,27 +166,17 @@ var errServerClosing = errors.New("server shutting down")
 
 // watchStream ends a stream (through stop) when the server shuts down or
 // when the key the stream was opened with stops being valid: a revoked
-// key's streams end within about StreamAuthInterval.
+// key's streams end within about StreamAuthInterval (streamKeys checks
+// each key once per interval for all its streams).
 func (s *Server) watchStream(ctx context.Context, stop context.CancelCauseFunc, r *http.Request) {
-	token := bearerToken(r)
-	interval := s.StreamAuthInterval
-	// Spread the checks of streams opened together.
-	t := time.NewTimer(interval/2 + rand.N(interval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.closing:
-			stop(errServerClosing)
-			return
-		case <-t.C:
-		}
-		if _, err := s.Verifier.Verify(ctx, token); errors.Is(err, auth.ErrInvalidKey) {
-			stop(auth.ErrInvalidKey)
-			return
-		}
-		t.Reset(interval)
+	revoked, release := s.streamKeys.watch(bearerToken(r))
+	defer release()
+	select {
+	case <-ctx.Done():
+	case <-s.closing:
+		stop(errServerClosing)
+	case <-revoked:
+		stop(auth.ErrInvalidKey)
 	}
 }
 

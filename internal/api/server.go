@@ -18,6 +18,7 @@ import (
 	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/console"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/webhook"
@@ -89,6 +90,9 @@ type Server struct {
 	router  chi.Router
 	limiter *rateLimiter
 	streams *streamLimiter
+	// streamKeys checks open streams' keys, once per key.
+	streamKeys *streamKeys
+	console    *console.Console
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -119,7 +123,11 @@ func New(cfg Config) *Server {
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{Config: cfg, logger: cfg.Logger, limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
-		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), closing: make(chan struct{})}
+		streams: newStreamLimiter(cfg.MaxStreamsPerWorkspace), console: console.New(), closing: make(chan struct{})}
+	s.streamKeys = newStreamKeys(func(ctx context.Context, token string) error {
+		_, err := s.Verifier.Verify(ctx, token)
+		return err
+	}, cfg.StreamAuthInterval)
 	s.router = s.routes()
 	return s
 }

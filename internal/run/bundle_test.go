@@ -117,6 +117,25 @@ func (f *faultyStore) RunEventList(ctx context.Context, runID string, afterSeq i
 	return f.Store.RunEventList(ctx, runID, afterSeq, limit)
 }
 
+func (f *faultyStore) RunStateList(ctx context.Context, ids []string) ([]*store.RunState, error) {
+	if err := f.hit("RunStateList"); err != nil {
+		return nil, err
+	}
+	return f.Store.RunStateList(ctx, ids)
+}
+
+func (f *faultyStore) RunGetByID(ctx context.Context, id string) (*store.Run, error) {
+	if err := f.hit("RunGetByID"); err != nil {
+		return nil, err
+	}
+	return f.Store.RunGetByID(ctx, id)
+}
+
+// reads counts the reads the stream hub makes.
+func (f *faultyStore) reads() int {
+	return f.count("RunEventList") + f.count("RunStateList") + f.count("RunGetByID")
+}
+
 type faultyTx struct {
 	store.Tx
 	f *faultyStore

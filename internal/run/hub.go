@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/florad/florad/internal/ident"
 	"github.com/florad/florad/internal/store"
 )
 
@@ -20,21 +21,32 @@ const eventBatch = 100
 // queue is dropped and the subscriber reads what it missed itself.
 const maxQueued = 1000
 
+// listenPollEvery: while the hub hears other processes' events through
+// the store's listener, it polls only every this many intervals, as a
+// safety net.
+const listenPollEvery = 10
+
 // hub fans the events of a run out to every subscription of this process:
 // one read of the database per run per change, whatever the number of
 // streams watching it. It learns of changes from this process's own writes
-// at once and, for writes of other processes, from one query over all the
-// watched runs every poll interval. Its goroutine runs only while
-// something is watched.
+// at once and, for writes of other processes, from the store's listener
+// (PostgreSQL's LISTEN/NOTIFY: at once) when there is one, and from one
+// query over all the watched runs every poll interval (every
+// listenPollEvery intervals while the listener is connected). Its
+// goroutines run only while something is watched.
 type hub struct {
-	s        *Service
+	s *Service
+	// id names this process's hub in announcements, so it ignores its own.
+	id       string
 	interval time.Duration
 
-	mu      sync.Mutex
-	watches map[string]*watch
-	dirty   map[string]struct{}
-	running bool
-	kick    chan struct{}
+	mu         sync.Mutex
+	watches    map[string]*watch
+	dirty      map[string]struct{}
+	running    bool
+	kick       chan struct{}
+	listening  bool               // the listener is connected
+	stopListen context.CancelFunc // stops the listener; nil when none runs
 }
 
 // watch is one run watched by one or more subscriptions.
@@ -46,7 +58,7 @@ type watch struct {
 
 func (s *Service) events() *hub {
 	s.hubOnce.Do(func() {
-		s.hub = &hub{s: s, interval: s.StreamPollInterval, watches: map[string]*watch{}, dirty: map[string]struct{}{},
+		s.hub = &hub{s: s, id: ident.New("hub_", time.Now()), interval: s.StreamPollInterval, watches: map[string]*watch{}, dirty: map[string]struct{}{},
 			kick: make(chan struct{}, 1)}
 		if s.hub.interval <= 0 {
 			s.hub.interval = StreamPollIntervalDefault
@@ -55,9 +67,18 @@ func (s *Service) events() *hub {
 	return s.hub
 }
 
-// notify tells the hub that runID has new events, after their commit.
+// notify tells the hub that runID has new events, after their commit,
+// and, through the listener, the other processes.
 func (s *Service) notify(runID string) {
 	h := s.events()
+	if s.Listener != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.Listener.AnnounceRunEvents(ctx, h.id, runID); err != nil {
+			// Other processes' polls find the events a little later.
+			s.logger().Warn("error announcing run events", "run_id", runID, "error", err)
+		}
+		cancel()
+	}
 	h.mu.Lock()
 	_, watched := h.watches[runID]
 	if watched {
@@ -100,14 +121,78 @@ func (s *Service) Subscribe(runID string, after int64) *Subscription {
 		w = &watch{last: after, subs: map[*Subscription]struct{}{}}
 		h.watches[runID] = w
 	}
+	// A subscription at or past the hub's position for the run misses
+	// nothing the hub pushes from now on, and whatever the database holds
+	// beyond that position the hub reads once, for all subscriptions: so
+	// opening many streams on a run costs no read per stream. Only one
+	// that starts behind the hub reads what it missed itself.
+	if after >= w.last {
+		sub.synced = true
+		h.dirty[runID] = struct{}{}
+	}
 	w.subs[sub] = struct{}{}
 	start := !h.running
 	h.running = true
+	var listenCtx context.Context
+	if h.stopListen == nil && h.s.Listener != nil {
+		listenCtx, h.stopListen = context.WithCancel(context.Background())
+	}
 	h.mu.Unlock()
+	h.wake() // read what is beyond the hub's position, if anything
 	if start {
 		go h.loop()
 	}
+	if listenCtx != nil {
+		go h.listen(listenCtx)
+	}
 	return sub
+}
+
+// listen keeps the store's listener connected until ctx ends (when
+// nothing is watched any more), reconnecting after a failure; each
+// (re)connection marks every watched run dirty, since what was announced
+// while not listening is lost.
+func (h *hub) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := h.s.Listener.ListenRunEvents(ctx, h.listenReady, h.announced)
+		h.mu.Lock()
+		h.listening = false
+		h.mu.Unlock()
+		if ctx.Err() != nil || errors.Is(err, errors.ErrUnsupported) {
+			return
+		}
+		h.s.logger().Warn("stream hub stopped listening for run events; polling meanwhile", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (h *hub) listenReady() {
+	h.mu.Lock()
+	h.listening = true
+	for id := range h.watches {
+		h.dirty[id] = struct{}{}
+	}
+	h.mu.Unlock()
+	h.wake()
+}
+
+// announced is the listener's news of runID from the hub named from.
+func (h *hub) announced(from, runID string) {
+	if from == h.id {
+		return // this process's own writes reached the hub already
+	}
+	h.mu.Lock()
+	_, news := h.watches[runID]
+	if news {
+		h.dirty[runID] = struct{}{}
+	}
+	h.mu.Unlock()
+	if news {
+		h.wake()
+	}
 }
 
 // Close stops the subscription.
@@ -207,18 +292,27 @@ func (h *hub) loop() {
 	// The loop outlives no request: it stops when nothing is watched, so
 	// it needs no context of its own.
 	ctx := context.Background()
+	ticks := 0
 	for {
 		poll := false
 		select {
 		case <-h.kick:
 		case <-t.C:
+			ticks++
 			poll = true
 		}
 		h.mu.Lock()
 		if len(h.watches) == 0 {
 			h.running = false
+			if h.stopListen != nil {
+				h.stopListen()
+				h.stopListen, h.listening = nil, false
+			}
 			h.mu.Unlock()
 			return
+		}
+		if h.listening && ticks%listenPollEvery != 0 {
+			poll = false
 		}
 		ids := make([]string, 0, len(h.watches))
 		for id := range h.watches {

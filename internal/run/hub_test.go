@@ -157,3 +157,85 @@ func TestSnapshotListsAnnouncedOutputs(t *testing.T) {
 	require.Nil(t, snap.Final)
 	require.Equal(t, int64(4), snap.Run.EventSeq, "created, started, progress, output")
 }
+
+// TestStreamReadsDoNotGrowWithStreams: the hub's database reads for a run's
+// events (including the poll for other processes' writes and the ended
+// run read with the final event) are the same whether 1 or 300
+// subscriptions watch it.
+func TestStreamReadsDoNotGrowWithStreams(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, pg bool) {
+		readsFor := func(subs int) int {
+			b := setup(t, bundleOpts{postgres: pg, noWorkers: true,
+				svc: func(s *run.Service) { s.StreamPollInterval = 5 * time.Millisecond }})
+			r := b.create(t, "watched")
+			all := make([]*run.Subscription, subs)
+			for i := range all {
+				all[i] = b.svc.Subscribe(r.ID, 1) // after run.created: nothing to catch up on
+				defer all[i].Close()
+			}
+			before := b.faulty.reads()
+			var wg sync.WaitGroup
+			for _, sub := range all {
+				wg.Go(func() {
+					got := collect(t, sub, 100)
+					require.Len(t, got, 6)
+					require.True(t, got[5].Final())
+				})
+			}
+			for p := 1; p <= 5; p++ {
+				require.NoError(t, b.svc.Progress(b.ctx, r.ID, p*10))
+				time.Sleep(20 * time.Millisecond) // a few polls between changes
+			}
+			_, err := b.svc.Cancel(b.ctx, b.ws.ID, "prompt-expander", r.ID)
+			require.NoError(t, err)
+			wg.Wait()
+			return b.faulty.reads() - before
+		}
+		one, many := readsFor(1), readsFor(300)
+		// Polls happen on a clock, so the two counts differ by a few polls;
+		// per-stream reads would make the second 300 times the first.
+		require.LessOrEqual(t, many, one+one/2+10, "reads with 1 stream: %d, with 300: %d", one, many)
+	})
+}
+
+// TestStreamHearsOtherProcessesAtOnce: on PostgreSQL, with a listener on
+// both sides (the writer announces, the reader listens),
+// another process's event reaches a subscription at once, without any poll
+// (the poll interval here is an hour).
+func TestStreamHearsOtherProcessesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bundleOpts{postgres: true, noWorkers: true, svc: func(s *run.Service) {
+		s.StreamPollInterval = time.Hour
+	}})
+	b.svc.Listener = b.db
+	r := b.create(t, "written elsewhere")
+	other := &run.Service{Store: b.db, Techniques: b.svc.Techniques, Jobs: b.river, Listener: b.db}
+
+	sub := b.svc.Subscribe(r.ID, 1)
+	defer sub.Close()
+	// The first Next catches up (nothing yet); the listener connects
+	// meanwhile, so wait until it hears a write before trusting it.
+	require.Eventually(t, func() bool {
+		require.NoError(t, other.Progress(b.ctx, r.ID, 1+int(time.Now().UnixMilli()%90)))
+		ctx, cancel := context.WithTimeout(b.ctx, 200*time.Millisecond)
+		defer cancel()
+		events, err := sub.Next(ctx)
+		return err == nil && len(events) > 0
+	}, patience, 10*time.Millisecond)
+	for range 3 {
+		require.NoError(t, other.Progress(b.ctx, r.ID, 0)) // never lowers: no event
+	}
+	_, err := other.Cancel(b.ctx, b.ws.ID, "prompt-expander", r.ID)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	for {
+		events, err := sub.Next(ctx)
+		require.NoError(t, err, "the final event must arrive without a poll")
+		if events[len(events)-1].Final() {
+			require.Equal(t, run.EventFailed, events[len(events)-1].Type)
+			return
+		}
+	}
+}

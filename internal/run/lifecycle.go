@@ -25,7 +25,7 @@ type Outcome struct {
 func (s *Service) Start(ctx context.Context, runID string, jobID int64) (*store.Run, error) {
 	now := s.now()
 	var r *store.Run
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		var started bool
 		var err error
 		r, started, err = tx.RunStart(ctx, &store.RunStartParams{RunID: runID, JobID: jobID, At: now.UnixMilli(),
@@ -51,7 +51,7 @@ func (s *Service) Heartbeat(ctx context.Context, runID string, jobID int64) erro
 
 func (s *Service) renewLease(ctx context.Context, runID string, jobID int64, from time.Time) error {
 	until := from.Add(s.lease()).UnixMilli()
-	return s.Store.InTx(ctx, func(tx store.Tx) error {
+	return s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		return tx.RunRenewLease(ctx, &store.RunLeaseParams{RunID: runID, JobID: jobID, LeaseUntil: until})
 	})
 }
@@ -73,7 +73,7 @@ func (s *Service) StepsDone(ctx context.Context, runID string) ([]*store.RunStep
 // ErrNotOwner and ErrRunFinished refuse it.
 func (s *Service) RecordStep(ctx context.Context, jobID int64, step *store.RunStep, progress int, announce []store.RunOutput) error {
 	runID := step.RunID
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		if err := tx.RunRenewLease(ctx, &store.RunLeaseParams{RunID: runID, JobID: jobID,
 			LeaseUntil: step.FinishedAt + s.lease().Milliseconds()}); err != nil {
 			return err
@@ -105,7 +105,7 @@ func (s *Service) RecordStep(ctx context.Context, jobID int64, step *store.RunSt
 
 // Progress raises the run's progress (never lowers it) with its event.
 func (s *Service) Progress(ctx context.Context, runID string, progress int) error {
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		return setProgress(ctx, tx, runID, progress, s.now().UnixMilli())
 	})
 	if err != nil {
@@ -130,8 +130,11 @@ func setProgress(ctx context.Context, tx store.Tx, runID string, progress int, a
 // finish one run. When the run has a callback URL, its webhook delivery and
 // the River job that sends it are inserted in the same transaction too, so
 // the event goes out exactly when the end commits. jobID, when not zero,
-// is the job finishing the run, which must own it.
-func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID int64, o Outcome) (*store.Run, error) {
+// is the job finishing the run, which must own it. extra, when set, runs
+// in tx before the money moves: the credit entry comes last because on
+// PostgreSQL it locks the workspace's row until commit, and every run of
+// the workspace ending meanwhile waits for that lock.
+func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID int64, o Outcome, extra func(tx store.Tx) error) (*store.Run, error) {
 	at := s.now().UnixMilli()
 	p := &store.RunFinishParams{RunID: r.ID, JobID: jobID, Status: o.Status, Outputs: o.Outputs, At: at,
 		ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage}
@@ -155,6 +158,11 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 			return nil, err
 		}
 	}
+	if extra != nil {
+		if err := extra(tx); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.cancelCallsTx(ctx, tx, done.ID); err != nil {
 		return nil, err
 	}
@@ -168,10 +176,9 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 		entry.Kind, entry.Amount = store.LedgerRefund, r.Credits
 	}
 	if entry.Kind == store.LedgerRefund && r.KeyID != "" {
-		// What the key was refunded it may spend again that day. The key's
-		// spend row is locked before the workspace's balance, in the order
-		// a create takes them, or a refund and a create of the same key
-		// deadlock on PostgreSQL.
+		// What the key was refunded it may spend again that day. Its row
+		// is locked before the workspace's, in the order a create takes
+		// them, so that a refund and a create never deadlock.
 		if err := tx.KeySpendRefund(ctx, r.KeyID, store.SpendDay(r.CreatedAt), r.Credits); err != nil {
 			return nil, err
 		}
@@ -193,7 +200,7 @@ func (s *Service) Finish(ctx context.Context, runID string, o Outcome) (*store.R
 // and extra is not run.
 func (s *Service) finish(ctx context.Context, runID string, jobID int64, o Outcome, extra func(tx store.Tx) error) (*store.Run, error) {
 	var out *store.Run
-	err := s.Store.InTx(ctx, func(tx store.Tx) error {
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
 		cur, err := tx.RunGetByID(ctx, runID)
 		if err != nil {
 			return err
@@ -202,13 +209,8 @@ func (s *Service) finish(ctx context.Context, runID string, jobID int64, o Outco
 			out = cur
 			return nil
 		}
-		if out, err = s.finishTx(ctx, tx, cur, jobID, o); err != nil {
-			return err
-		}
-		if extra != nil {
-			return extra(tx)
-		}
-		return nil
+		out, err = s.finishTx(ctx, tx, cur, jobID, o, extra)
+		return err
 	})
 	if errors.Is(err, store.ErrRunFinished) {
 		return s.Store.RunGetByID(ctx, runID)

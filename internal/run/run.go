@@ -108,6 +108,10 @@ type Service struct {
 	// for events written by other processes; events written by this one
 	// reach streams at once. Defaults to StreamPollIntervalDefault.
 	StreamPollInterval time.Duration
+	// Listener, when set, tells the stream hub at once of run events other
+	// processes commit (PostgreSQL's LISTEN/NOTIFY); polling then only
+	// backs it up. Nil: polling alone.
+	Listener store.RunEventListener
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.

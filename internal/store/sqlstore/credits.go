@@ -17,6 +17,13 @@ func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams)
 	e := &store.LedgerEntry{
 		WorkspaceID: p.WorkspaceID, RunID: p.RunID, Kind: p.Kind, Amount: p.Amount, Memo: p.Memo, CreatedAt: p.CreatedAt,
 	}
+	var runID sql.NullString
+	if p.RunID != "" {
+		runID = sql.NullString{String: p.RunID, Valid: true}
+	}
+	if q.d.name() == "postgres" {
+		return q.creditsApplyOneStatement(ctx, p, e, runID)
+	}
 	err := q.queryRow(ctx,
 		`UPDATE workspaces SET balance = balance + ?, ledger_seq = ledger_seq + 1
 		 WHERE id = ? AND balance + ? >= 0 RETURNING balance, ledger_seq`,
@@ -32,10 +39,6 @@ func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams)
 		}
 		return nil, fmt.Errorf("error applying credits: %w", err)
 	}
-	var runID sql.NullString
-	if p.RunID != "" {
-		runID = sql.NullString{String: p.RunID, Valid: true}
-	}
 	// A refused entry (a second settlement of a run) leaves the balance
 	// moved on SQLite, which undoes only the failed statement; the Tx
 	// contract has the caller give the transaction up, as PostgreSQL does
@@ -47,6 +50,34 @@ func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams)
 		return nil, fmt.Errorf("error writing ledger entry: %w", err)
 	}
 	return e, nil
+}
+
+// creditsApplyOneStatement is CreditsApply in one round trip, for
+// PostgreSQL (round trips, not work, set the pace there): the guarded
+// UPDATE and the entry in one statement. No row means the guard refused;
+// a second settlement of a run fails on the ledger's unique index and,
+// as ever on PostgreSQL, takes the transaction with it.
+func (q *queries) creditsApplyOneStatement(ctx context.Context, p *store.CreditsApplyParams, e *store.LedgerEntry,
+	runID sql.NullString) (*store.LedgerEntry, error) {
+	err := q.queryRow(ctx,
+		`WITH w AS (UPDATE workspaces SET balance = balance + ?::bigint, ledger_seq = ledger_seq + 1
+		     WHERE id = ?::text AND balance + ?::bigint >= 0 RETURNING balance, ledger_seq)
+		 INSERT INTO credit_ledger (workspace_id, seq, run_id, kind, amount, balance_after, memo, created_at)
+		 SELECT ?::text, w.ledger_seq, ?::text, ?::text, ?::bigint, w.balance, ?::text, ?::bigint FROM w
+		 RETURNING balance_after, seq`,
+		p.Amount, p.WorkspaceID, p.Amount, p.WorkspaceID, runID, p.Kind, p.Amount, p.Memo, p.CreatedAt).
+		Scan(&e.BalanceAfter, &e.Seq)
+	if err == nil {
+		return e, nil
+	}
+	if err = q.scanErr(err); err != store.ErrNotFound {
+		return nil, fmt.Errorf("error applying credits: %w", err)
+	}
+	w, werr := q.WorkspaceGet(ctx, p.WorkspaceID)
+	if werr != nil {
+		return nil, fmt.Errorf("error applying credits: %w", werr)
+	}
+	return nil, &store.InsufficientCreditsError{Required: -p.Amount, Available: w.Balance}
 }
 
 func (q *queries) LedgerList(ctx context.Context, workspaceID string) ([]*store.LedgerEntry, error) {

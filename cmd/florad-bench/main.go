@@ -1,8 +1,9 @@
 // Command florad-bench measures florad on this machine: the API's
 // throughput and latency against bare baselines (internal/loadbench),
 // portrait-enhancer's time and memory on a 12-megapixel JPEG next to vips
-// (internal/imagebench), and what users wait for: pickup, runs per second,
-// open streams, POST on PostgreSQL (internal/speedbench). It is its own binary so that the product binary,
+// (internal/imagebench), what users wait for: pickup, runs per second,
+// open streams, POST on PostgreSQL (internal/speedbench), and thousands of
+// runs waiting on a slow fake provider (internal/providerbench). It is its own binary so that the product binary,
 // cmd/florad, does not link the benchmark harnesses.
 package main
 
@@ -25,6 +26,7 @@ Usage:
   florad-bench image [flags]   portrait-enhancer on a 12 MP JPEG next to vips
   florad-bench speed [flags]   what users wait for: pickup, runs/s beside bare River, 10,000 streams,
                                POST on PostgreSQL beside a bare handler
+  florad-bench providers [flags]  10,000 runs waiting on a slow fake provider at once
 
 Each exits 1 when a target is missed. 'florad-bench COMMAND -h' lists a
 command's flags.
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdImage(ctx, args[1:], stdout, stderr)
 	case "speed":
 		return cmdSpeed(ctx, args[1:], stdout, stderr)
+	case "providers":
+		return cmdProviders(ctx, args[1:], stdout, stderr)
 	}
 	return &usageError{fmt.Sprintf("unknown command %q; see 'florad-bench help'", args[0])}
 }

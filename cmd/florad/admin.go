@@ -180,7 +180,7 @@ func adminTechniquesValidate(_ context.Context, c *adminCall) error {
 	if err != nil {
 		return err
 	}
-	_, procs, err := app.LoadCatalog()
+	_, procs, err := app.LoadCatalog(providersFromEnv())
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func adminTechniquesValidate(_ context.Context, c *adminCall) error {
 }
 
 func adminTechniquesList(ctx context.Context, c *adminCall) error {
-	lib, err := app.OpenLibrary(ctx, c.st)
+	lib, err := app.OpenLibrary(ctx, c.st, providersFromEnv())
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func adminTechniquesApply(ctx context.Context, c *adminCall) error {
 			return fmt.Errorf("workspace %s: %w", wsID, err)
 		}
 	}
-	lib, err := app.OpenLibrary(ctx, c.st)
+	lib, err := app.OpenLibrary(ctx, c.st, providersFromEnv())
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ type crashServer struct {
 	stdout *cliBuffer
 }
 
-func startCrashServer(t *testing.T, bin, data string) *crashServer {
+func startCrashServer(t *testing.T, bin, data string, env ...string) *crashServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func startCrashServer(t *testing.T, bin, data string) *crashServer {
 	// the test's own folder, removed with it.
 	tmp := filepath.Join(filepath.Dir(data), "tmp")
 	require.NoError(t, os.MkdirAll(tmp, 0o700))
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), env...)
 	out := &cliBuffer{}
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()

@@ -25,7 +25,8 @@ func TestProductBinaryLeavesBenchmarksOut(t *testing.T) {
 		t.Fatalf("go list -deps gave an implausible package list: %q", deps)
 	}
 	for _, bench := range []string{"github.com/florad/florad/internal/loadbench", "github.com/florad/florad/internal/imagebench",
-		"github.com/florad/florad/internal/speedbench"} {
+		"github.com/florad/florad/internal/speedbench", "github.com/florad/florad/internal/providerbench",
+		"github.com/florad/florad/internal/provider/providerfake"} {
 		if slices.Contains(deps, bench) {
 			t.Errorf("cmd/florad links %s; the benchmarks belong to cmd/florad-bench", bench)
 		}

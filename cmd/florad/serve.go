@@ -56,6 +56,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 	}
 	metricsToken := fs.String("metrics-token", os.Getenv("FLORA_METRICS_TOKEN"), "bearer token /metrics requires; none when empty (env FLORA_METRICS_TOKEN)")
 	runTimeout := fs.Duration("run-timeout", envDuration("FLORA_RUN_TIMEOUT", 30*time.Minute), "deadline of a run from its creation (env FLORA_RUN_TIMEOUT)")
+	providers, pollMin, pollMax := providerFlags(fs)
 	maxUpload := fs.String("max-upload-bytes", envOr("FLORA_MAX_UPLOAD_BYTES", "50MiB"), "largest asset accepted, uploaded or fetched: bytes, or with KiB, MiB, GiB (env FLORA_MAX_UPLOAD_BYTES)")
 	quota := fs.String("storage-quota", envOr("FLORA_STORAGE_QUOTA", "1GiB"), "bytes of assets one workspace may store, with KiB, MiB, GiB, TiB; 0 for no quota (env FLORA_STORAGE_QUOTA)")
 	retention := fs.String("retention", envOr("FLORA_RETENTION", "0"), "delete assets and run output files older than this (e.g. 720h or 30d); 0 keeps them (env FLORA_RETENTION)")
@@ -105,7 +106,7 @@ func cmdServe(ctx context.Context, name string, args []string, stdout, stderr io
 		NoAPI: name == "worker", BlobURL: *blobURL, S3: s3, RateLimit: *rateLimit, RateBurst: *rateBurst,
 		MaxStreamsPerWorkspace: *maxStreams, NoMetrics: *noMetrics, MetricsToken: *metricsToken,
 		MetricsAddr: *metricsAddr, MaxUploadBytes: maxUploadBytes, StorageQuotaBytes: quotaBytes,
-		Retention: keep,
+		Retention: keep, Providers: providers(), ProviderPollMin: *pollMin, ProviderPollMax: *pollMax,
 		// The secret key only from the environment: a flag would show it
 		// in the process list.
 		ClerkSecretKey: os.Getenv("FLORA_CLERK_SECRET_KEY"), ClerkAPIURL: *clerkURL, ClerkCacheTTL: ttl,

@@ -114,6 +114,11 @@ func errNotFound(msg string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: msg}
 }
 
+func errWebhookSignature() *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "invalid_signature",
+		Message: "The webhook's signature does not verify, or its timestamp is too old."}
+}
+
 func errMethodNotAllowed() *Error {
 	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This method is not allowed on this path."}
 }

@@ -32,6 +32,9 @@ func (s *Server) routes() chi.Router {
 	get(r, "/metrics", s.handle(s.metricsGet))
 	get(r, "/console", s.handle(s.consoleRedirect))
 	get(r, "/console/*", s.handle(s.consoleGet))
+	// Providers' webhooks carry their own signature, not an API key: they
+	// are no part of the public API under /api/v1.
+	r.Post("/provider-webhooks/replicate", s.handle(s.replicateWebhook))
 
 	// Every /api/v1 route authenticates, then counts against the rate
 	// limit; its endpoint (need) checks the scope the route needs.

@@ -42,6 +42,10 @@ type Config struct {
 	CheckCallbackURL func(string) error
 	// Webhooks lists and redelivers the workspace's webhook deliveries.
 	Webhooks *webhook.Service
+	// ReplicateWebhookSecret, when set, verifies the webhooks Replicate
+	// sends to POST /provider-webhooks/replicate; unset, the route
+	// answers 404.
+	ReplicateWebhookSecret string
 	// Ready reports whether the server can do its work (the database
 	// answers); /readyz shows it.
 	Ready  func(ctx context.Context) error

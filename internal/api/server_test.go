@@ -15,7 +15,7 @@ import (
 	"github.com/florad/florad/internal/asset"
 	"github.com/florad/florad/internal/auth"
 	"github.com/florad/florad/internal/blob"
-	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store/sqlstore"
 	"github.com/florad/florad/internal/technique"
@@ -47,7 +47,7 @@ func setup(t *testing.T, mutate ...func(cfg *Config)) *testBundle {
 	require.NoError(t, err)
 
 	// The built-in techniques, stored as the server stores them at start.
-	lib := technique.NewLibrary(db, processor.Builtin(), 0)
+	lib := technique.NewLibrary(db, provider.Registry(provider.Config{}), 0)
 	defs, err := fs.Glob(techniques.FS, "*.yaml")
 	require.NoError(t, err)
 	for _, name := range defs {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
@@ -18,7 +19,7 @@ import (
 // withoutFFmpeg serves the same stored techniques as a server on which
 // ffmpeg and ffprobe are not installed.
 func withoutFFmpeg(cfg *Config) {
-	models := processor.Builtin()
+	models := provider.Registry(provider.Config{})
 	missing := processor.NewFFmpeg(processor.FFmpegConfig{LookPath: func(file string) (string, error) {
 		return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
 	}})

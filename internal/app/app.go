@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/florad/florad/internal/metrics"
 	"github.com/florad/florad/internal/netguard"
 	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/store/sqlstore"
@@ -91,9 +93,13 @@ func OpenStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	return s, nil
 }
 
-// LoadCatalog loads the built-in techniques against the built-in models.
-func LoadCatalog() (*technique.Catalog, processor.Registry, error) {
-	procs := processor.Builtin()
+// Models is every model this deployment has: the local ones and the
+// providers' (unavailable, with the reason, when not configured).
+func Models(providers provider.Config) processor.Registry { return provider.Registry(providers) }
+
+// LoadCatalog loads the built-in techniques against the models.
+func LoadCatalog(providers provider.Config) (*technique.Catalog, processor.Registry, error) {
+	procs := Models(providers)
 	c, err := technique.LoadDir(techniques.FS, ".", procs)
 	return c, procs, err
 }
@@ -101,8 +107,8 @@ func LoadCatalog() (*technique.Catalog, processor.Registry, error) {
 // OpenLibrary returns the techniques stored in s, after storing the
 // built-in ones (each version once), so that runs of a built-in technique
 // keep their version across upgrades like any applied technique.
-func OpenLibrary(ctx context.Context, s store.Store) (*technique.Library, error) {
-	catalog, procs, err := LoadCatalog()
+func OpenLibrary(ctx context.Context, s store.Store, providers provider.Config) (*technique.Library, error) {
+	catalog, procs, err := LoadCatalog(providers)
 	if err != nil {
 		return nil, err
 	}
@@ -138,10 +144,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.Store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if a.Techniques, err = OpenLibrary(ctx, a.Store); err != nil {
-		return nil, err
-	}
-	procs := a.Techniques.Models().(processor.Registry)
 	a.Workspaces = &workspace.Service{Store: a.Store}
 
 	publicURL := cfg.PublicURL
@@ -153,6 +155,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			publicURL = "http://" + a.listener.Addr().String()
 		}
 	}
+	// Replicate is told where to send its webhooks when florad can verify
+	// them; a worker-only process needs --public-url for that.
+	if rp := &cfg.Providers.Replicate; rp.WebhookSecret != "" && rp.WebhookURL == "" && publicURL != "" {
+		rp.WebhookURL = strings.TrimRight(publicURL, "/") + "/provider-webhooks/replicate"
+	}
+	if a.Techniques, err = OpenLibrary(ctx, a.Store, cfg.Providers); err != nil {
+		return nil, err
+	}
+	procs := a.Techniques.Models().(processor.Registry)
 
 	blobs, files, err := a.openBlobs(ctx, publicURL)
 	if err != nil {
@@ -168,6 +179,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	eng := engine.New(engine.Config{
 		Blobs: blobs, Processors: procs, Logger: cfg.Logger, Metrics: a.Metrics,
 		HTTPClient: netguard.NewClient(policy, netguard.ClientOptions{Timeout: 60 * time.Second, FollowRedirects: true}),
+		PollMin:    cfg.ProviderPollMin, PollMax: cfg.ProviderPollMax,
 	})
 	// Webhooks go through the same guard, never following a redirect.
 	deliverer := &webhook.Deliverer{Store: a.Store, CheckURL: checkURL, Logger: cfg.Logger, Metrics: a.Metrics,
@@ -184,9 +196,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Webhooks = &webhook.Service{Store: a.Store}
 	if a.Store.PgxPool() != nil {
-		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer, a.Assets)
+		a.river, err = newRiver(cfg, riverdatabasesql.NewWithPgxListener(a.Store.WriterDB(), a.Store.PgxPool()), a.Runs, eng, a.Webhooks, deliverer, a.Assets, procs)
 	} else {
-		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), a.Runs, eng, a.Webhooks, deliverer, a.Assets)
+		a.river, err = newRiver(cfg, riversqlite.New(a.Store.WriterDB()), a.Runs, eng, a.Webhooks, deliverer, a.Assets, procs)
 	}
 	if err != nil {
 		return nil, err
@@ -203,6 +215,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Webhooks: a.Webhooks, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Ready: a.Store.Ping,
 		MaxStreamsPerWorkspace: cfg.MaxStreamsPerWorkspace, StreamAuthInterval: cfg.StreamAuthInterval,
 		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken,
+		ReplicateWebhookSecret: cfg.Providers.Replicate.WebhookSecret,
 	})
 	if cfg.NoAPI && cfg.MetricsAddr != "" && a.Metrics != nil {
 		if a.metricsListener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -281,12 +294,20 @@ func (a *App) openBlobs(ctx context.Context, publicURL string) (blobs blob.Store
 // newRiver builds the River client for one driver; TDriver is needed by the
 // run worker to complete jobs inside our transactions.
 func newRiver[TDriver riverdriver.Driver[*sql.Tx]](cfg Config, driver TDriver, runs *run.Service, eng *engine.Engine,
-	webhooks *webhook.Service, deliverer *webhook.Deliverer, assets *asset.Service) (*river.Client[*sql.Tx], error) {
+	webhooks *webhook.Service, deliverer *webhook.Deliverer, assets *asset.Service, procs processor.Registry) (*river.Client[*sql.Tx], error) {
 	fetch := fetchTimingFor(driver.SupportsListener())
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &asset.RetentionWorker{Assets: assets})
 	river.AddWorker(workers, deliverer)
 	river.AddWorker(workers, &run.Worker[TDriver]{Runs: runs, Executor: eng})
+	cancelers := map[string]run.CallCanceler{}
+	for _, p := range procs {
+		if a, ok := p.(processor.Async); ok {
+			cancelers[a.Provider()] = a
+		}
+	}
+	river.AddWorker(workers, &run.CancelCallsWorker{Runs: runs, Providers: cancelers})
+	river.AddWorker(workers, &run.WakeWorker{Runs: runs})
 	river.AddWorker(workers, &run.ReconcileWorker{Runs: runs, Others: []run.Reconciler{webhooks}})
 	riverCfg := &river.Config{
 		Logger:  cfg.Logger,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/florad/florad/internal/blob"
+	"github.com/florad/florad/internal/provider"
 )
 
 // Config is everything florad's processes can be told. The CLI fills it
@@ -99,6 +100,13 @@ type Config struct {
 	// ShutdownTimeout bounds draining requests and jobs on SIGTERM.
 	// Defaults to 60 seconds.
 	ShutdownTimeout time.Duration
+	// Providers configures the remote model providers (OpenAI-compatible,
+	// fal); unconfigured ones leave their techniques unavailable.
+	Providers provider.Config
+	// ProviderPollMin and ProviderPollMax bound the wait between two polls
+	// of a provider request. Default to engine.PollMinDefault and
+	// engine.PollMaxDefault.
+	ProviderPollMin, ProviderPollMax time.Duration
 	// Logger receives structured logs. Defaults to discarding them.
 	Logger *slog.Logger
 	// NoMetrics turns /metrics and the counting behind it off.

@@ -40,7 +40,43 @@ type Recorder interface {
 	StepDone(ctx context.Context, step *store.RunStep, progress int, outputs []store.RunOutput) error
 	// Progress raises the run's progress while a step runs.
 	Progress(ctx context.Context, progress int) error
+
+	// Calls returns the provider requests of the run's steps in flight.
+	Calls(ctx context.Context) ([]*store.StepCall, error)
+	// CallBegin records, before a step's request is sent, that it is
+	// about to be, and takes a slot of the provider: store.ErrProviderBusy
+	// when its cap is reached.
+	CallBegin(ctx context.Context, stepID, provider string, limit int) error
+	// CallSubmitted records the provider's handle on the request in the
+	// transaction of the submission's outcome; a refusal means the run is
+	// no longer this execution's, and nobody will poll the request.
+	CallSubmitted(ctx context.Context, stepID string, sub *processor.Submission) error
+	// CallStatus shows the provider's reported state in the run's progress
+	// events, when it changed.
+	CallStatus(ctx context.Context, stepID string, st CallStatus) error
+	// CallEnd gives a request up and frees its slot.
+	CallEnd(ctx context.Context, stepID string) error
 }
+
+// CallStatus is a provider's report on a step's request, as the run's
+// progress events show it.
+type CallStatus struct {
+	// Progress is the run's progress with the step's share done counted.
+	Progress int
+	// Status is the provider's state (IN_QUEUE, IN_PROGRESS, ...).
+	Status string
+	// QueuePosition is the request's place in the provider's queue, or -1.
+	QueuePosition int
+}
+
+// Waiting is what Execute returns when the steps it could run are waiting
+// on providers: the run's job lets go of its worker and executes the run
+// again After, picking up the recorded requests.
+type Waiting struct {
+	After time.Duration
+}
+
+func (w *Waiting) Error() string { return fmt.Sprintf("waiting on a provider for %s", w.After) }
 
 // Config holds the engine's dependencies and limits.
 type Config struct {
@@ -60,7 +96,16 @@ type Config struct {
 	// ProgressInterval is the least time between two progress writes made
 	// from inside one step. Defaults to 500 ms.
 	ProgressInterval time.Duration
-	Now              func() time.Time
+	// PollMin and PollMax bound the wait between two polls of a provider
+	// request, which grows with the request's age (a tenth of it) so that
+	// quick models are seen quickly and long ones cost few polls. Defaults:
+	// 500 ms and 10 s.
+	PollMin, PollMax time.Duration
+	// SubmitTimeout bounds sending one request to a provider. Submissions
+	// are not cut short by a shutdown or a cancel, so that their outcome is
+	// always recorded. Defaults to 60 s.
+	SubmitTimeout time.Duration
+	Now           func() time.Time
 	// Metrics records step durations by model; nil records nothing.
 	Metrics *metrics.Metrics
 }
@@ -71,6 +116,12 @@ const (
 	MaxImageBytesDefault    = 50 << 20
 	MaxVideoBytesDefault    = 500 << 20
 	ProgressIntervalDefault = 500 * time.Millisecond
+	PollMinDefault          = 500 * time.Millisecond
+	PollMaxDefault          = 10 * time.Second
+	SubmitTimeoutDefault    = 60 * time.Second
+	// busyWait is how long a step waits for a provider slot before it
+	// looks again.
+	busyWait = time.Second
 )
 
 // Engine executes runs.
@@ -95,6 +146,16 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PollMin <= 0 {
+		cfg.PollMin = PollMinDefault
+	}
+	if cfg.PollMax <= 0 {
+		cfg.PollMax = PollMaxDefault
+	}
+	cfg.PollMax = max(cfg.PollMax, cfg.PollMin)
+	if cfg.SubmitTimeout <= 0 {
+		cfg.SubmitTimeout = SubmitTimeoutDefault
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +173,7 @@ type execution struct {
 	results  map[string]map[string]store.RunOutput // step → port → output
 	inputs   map[string]*inputValue                // technique input id → fetched value
 	partial  map[string]float64                    // running step → share done
+	calls    map[string]*store.StepCall            // step → provider request in flight
 	lastSave time.Time
 	files    []string // downloaded video inputs, removed when Execute returns
 }
@@ -130,6 +192,7 @@ func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Techniq
 		results: map[string]map[string]store.RunOutput{},
 		inputs:  map[string]*inputValue{},
 		partial: map[string]float64{},
+		calls:   map[string]*store.StepCall{},
 	}
 	for _, in := range r.Inputs {
 		x.inputs[in.ID] = &inputValue{}
@@ -145,6 +208,15 @@ func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Techniq
 			ports[o.ID] = o
 		}
 		x.results[s.StepID] = ports
+	}
+	if hasAsync(t, e.cfg.Processors) {
+		calls, err := rec.Calls(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range calls {
+			x.calls[c.StepID] = c
+		}
 	}
 	if err := x.runGraph(ctx); err != nil {
 		return nil, err
@@ -174,6 +246,7 @@ func (x *execution) runGraph(ctx context.Context) error {
 	}
 	finished := make(chan result)
 	running := map[string]bool{}
+	parked := map[string]time.Duration{} // step waiting on a provider → when to look again
 	var firstErr error
 	for {
 		if firstErr == nil {
@@ -181,6 +254,9 @@ func (x *execution) runGraph(ctx context.Context) error {
 			for _, s := range x.t.Steps {
 				if len(running) >= x.e.cfg.MaxParallelSteps {
 					break
+				}
+				if _, wait := parked[s.ID]; wait {
+					continue
 				}
 				if _, done := x.results[s.ID]; done || running[s.ID] || !x.readyLocked(s) {
 					continue
@@ -197,6 +273,11 @@ func (x *execution) runGraph(ctx context.Context) error {
 		}
 		res := <-finished
 		delete(running, res.step)
+		var w *Waiting
+		if errors.As(res.err, &w) && ctx.Err() == nil {
+			parked[res.step] = w.After
+			continue
+		}
 		if res.err != nil && firstErr == nil {
 			firstErr = res.err
 			cancel(res.err)
@@ -204,6 +285,17 @@ func (x *execution) runGraph(ctx context.Context) error {
 	}
 	if firstErr != nil {
 		return firstErr
+	}
+	if len(parked) > 0 {
+		// The soonest any parked step wants another look; a Retry-After
+		// may ask for longer than PollMax.
+		var w *Waiting
+		for _, d := range parked {
+			if w == nil || d < w.After {
+				w = &Waiting{After: d}
+			}
+		}
+		return w
 	}
 	x.mu.Lock()
 	stalled := len(x.results) < len(x.t.Steps)
@@ -213,6 +305,23 @@ func (x *execution) runGraph(ctx context.Context) error {
 			errors.New("graph stalled with unfinished steps"))
 	}
 	return nil
+}
+
+// stepDone counts a step that ended, in success or failure, with its whole
+// duration: a provider step's runs from its call record's creation, across
+// the executions it waited between. An execution that left the step
+// waiting on its provider counts nothing.
+func (x *execution) stepDone(s technique.Step, start time.Time, err error) {
+	var waiting *Waiting
+	if errors.As(err, &waiting) {
+		return
+	}
+	x.mu.Lock()
+	if c := x.calls[s.ID]; c != nil {
+		start = time.UnixMilli(c.CreatedAt)
+	}
+	x.mu.Unlock()
+	x.e.cfg.Metrics.StepDone(s.Model, x.e.cfg.Now().Sub(start), err)
 }
 
 func (x *execution) readyLocked(s technique.Step) bool {
@@ -232,18 +341,23 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 		return processor.Permanent(processor.CodeInternalError, "The technique names a model this server does not have.",
 			fmt.Errorf("unknown model %s", s.Model))
 	}
-	inputs := map[string]processor.Value{}
-	for port, ref := range s.Inputs {
-		v, err := x.resolve(ctx, ref)
-		if err != nil {
-			return err
-		}
-		inputs[port] = v
-	}
 	start := x.e.cfg.Now()
-	outs, err := p.Run(ctx, &processor.Call{Inputs: inputs, Params: s.Params,
-		Progress: func(f float64) { x.stepProgress(ctx, s.ID, f) }})
-	x.e.cfg.Metrics.StepDone(s.Model, x.e.cfg.Now().Sub(start), err)
+	var outs map[string]processor.Value
+	var err error
+	async, isAsync := p.(processor.Async)
+	if isAsync {
+		outs, err = x.runAsync(ctx, s, async)
+	} else if lp, limited := p.(processor.Limited); limited {
+		isAsync = true // the step's call record ends with it
+		outs, err = x.runLimited(ctx, s, p, lp)
+	} else {
+		var inputs map[string]processor.Value
+		if inputs, err = x.resolveInputs(ctx, s); err == nil {
+			outs, err = p.Run(ctx, &processor.Call{Inputs: inputs, Params: s.Params,
+				Progress: func(f float64) { x.stepProgress(ctx, s.ID, f) }})
+		}
+	}
+	x.stepDone(s, start, err)
 	if err != nil {
 		if ctx.Err() != nil && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
 			return context.Cause(ctx)
@@ -276,7 +390,8 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 			}
 		}
 	}
-	err = x.rec.StepDone(ctx, &store.RunStep{RunID: x.run.ID, StepID: s.ID, Outputs: recorded, FinishedAt: at}, progress, announce)
+	err = x.rec.StepDone(ctx, &store.RunStep{RunID: x.run.ID, StepID: s.ID, Outputs: recorded, FinishedAt: at,
+		EndsCall: isAsync}, progress, announce)
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 		return err
 	}
@@ -290,6 +405,18 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 	x.e.cfg.Logger.Debug("step finished", "run_id", x.run.ID, "step", s.ID, "model", s.Model,
 		"duration_ms", x.e.cfg.Now().Sub(start).Milliseconds())
 	return nil
+}
+
+func (x *execution) resolveInputs(ctx context.Context, s technique.Step) (map[string]processor.Value, error) {
+	inputs := map[string]processor.Value{}
+	for port, ref := range s.Inputs {
+		v, err := x.resolve(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		inputs[port] = v
+	}
+	return inputs, nil
 }
 
 // progressFor maps finished steps plus the shares of running ones to 0..99;

@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Run error codes, as the run object reports them in error_code.
@@ -23,7 +24,14 @@ type Error struct {
 	Code      string
 	Message   string
 	Transient bool
-	Err       error
+	// RetryAfter, when set on a transient error, is how long the provider
+	// asked to be left alone (its Retry-After): the step waits that long,
+	// without holding a worker, and tries again.
+	RetryAfter time.Duration
+	// Detail is the provider's own words, kept for operators (logs) and
+	// not shown to API clients.
+	Detail string
+	Err    error
 }
 
 func (e *Error) Error() string {

@@ -98,3 +98,7 @@ func cleanJSONError(err error) string {
 	// only confuse the author.
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
+
+// DecodeParams is decodeParams for models outside this package (the
+// provider adapters).
+func DecodeParams(params map[string]any, dst any) error { return decodeParams(params, dst) }

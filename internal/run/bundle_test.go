@@ -23,6 +23,7 @@ import (
 	"github.com/florad/florad/internal/blob"
 	"github.com/florad/florad/internal/engine"
 	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/run"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/store/pgtest"
@@ -193,7 +194,7 @@ func setup(t *testing.T, o bundleOpts) *testBundle {
 	}
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 
-	lib := technique.NewLibrary(db, processor.Builtin(), 0)
+	lib := technique.NewLibrary(db, provider.Registry(provider.Config{}), 0)
 	data, err := fs.ReadFile(techniques.FS, "prompt-expander.yaml")
 	require.NoError(t, err)
 	_, _, err = lib.Apply(ctx, db, "", "prompt-expander.yaml", data)

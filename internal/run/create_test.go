@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/techniques"
@@ -100,7 +100,7 @@ func TestFingerprintIsUnambiguous(t *testing.T) {
 func TestFingerprintAfterCheckInputs(t *testing.T) {
 	t.Parallel()
 
-	c, err := technique.LoadDir(techniques.FS, ".", processor.Builtin())
+	c, err := technique.LoadDir(techniques.FS, ".", provider.Registry(provider.Config{}))
 	require.NoError(t, err)
 	tech, ok := c.Get("prompt-expander")
 	require.True(t, ok)

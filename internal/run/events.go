@@ -43,6 +43,12 @@ func deltaOf(r *store.Run) Delta {
 type ProgressData struct {
 	RunID    string `json:"run_id"`
 	Progress int    `json:"progress"`
+	// StepID, ProviderStatus and QueuePosition are set when a provider
+	// reported on a step's request: its state (IN_QUEUE, IN_PROGRESS, ...)
+	// and the request's place in the provider's queue.
+	StepID         string `json:"step_id,omitempty"`
+	ProviderStatus string `json:"provider_status,omitempty"`
+	QueuePosition  *int   `json:"queue_position,omitempty"`
 }
 
 // OutputData is the data of a run.output event: one technique output, as

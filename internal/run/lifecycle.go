@@ -86,6 +86,11 @@ func (s *Service) RecordStep(ctx context.Context, jobID int64, step *store.RunSt
 		if err := tx.RunStepInsert(ctx, step); err != nil {
 			return err
 		}
+		if step.EndsCall {
+			if err := tx.StepCallDelete(ctx, runID, step.StepID); err != nil {
+				return err
+			}
+		}
 		if err := setProgress(ctx, tx, runID, progress, step.FinishedAt); err != nil {
 			return err
 		}
@@ -162,6 +167,9 @@ func (s *Service) finishTx(ctx context.Context, tx store.Tx, r *store.Run, jobID
 		if err := extra(tx); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.cancelCallsTx(ctx, tx, done.ID); err != nil {
+		return nil, err
 	}
 	if r.Credits == 0 {
 		return done, nil

@@ -52,6 +52,9 @@ const MaxAttemptsDefault = 5
 type Jobs interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	// JobRetry makes a job available at once: a provider's webhook wakes
+	// the snoozed job of the run it concerns.
+	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // InputResolver turns a media input value naming one of florad's own files

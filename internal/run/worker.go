@@ -143,6 +143,8 @@ func (w *Worker[TDriver]) work(ctx context.Context, job *river.Job[ExecuteArgs])
 	case err == nil:
 		_, err = w.finish(ctx, job, Outcome{Status: store.RunCompleted, Outputs: outputs})
 		return err
+	case errors.As(err, new(*engine.Waiting)) && ctx.Err() == nil:
+		return w.wait(ctx, job, r, err.(*engine.Waiting))
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		return w.timedOut(ctx, job)
 	case ctx.Err() != nil:
@@ -160,6 +162,31 @@ func (w *Worker[TDriver]) work(ctx context.Context, job *river.Job[ExecuteArgs])
 	s.logger().Info("run failed", "run_id", r.ID, "error_code", pe.Code, "error", err)
 	_, err = w.finish(ctx, job, Outcome{Status: store.RunFailed, ErrorCode: pe.Code, ErrorMessage: pe.Message})
 	return err
+}
+
+// wait lets go of the worker while the run's steps wait on providers: the
+// run's lease is pushed past the wake-up (so that the reconciler leaves it
+// alone), and the job snoozes, not using an attempt. The run's deadline
+// still applies: the job never sleeps past it.
+func (w *Worker[TDriver]) wait(ctx context.Context, job *river.Job[ExecuteArgs], r *store.Run, wt *engine.Waiting) error {
+	s := w.Runs
+	after := wt.After
+	if left := s.deadline(r).Sub(s.now()); left < after {
+		after = max(left, 0)
+	}
+	// Grouped: thousands of waiting runs snooze all the time, and their
+	// lease renewals share commits.
+	until := s.now().Add(after + s.lease()).UnixMilli()
+	err := s.Store.InTxGrouped(ctx, func(tx store.Tx) error {
+		return tx.RunRenewLease(ctx, &store.RunLeaseParams{RunID: job.Args.RunID, JobID: job.ID, LeaseUntil: until})
+	})
+	switch {
+	case errors.Is(err, store.ErrRunFinished), errors.Is(err, store.ErrNotOwner):
+		return nil
+	case err != nil:
+		return err
+	}
+	return river.JobSnooze(after)
 }
 
 func (w *Worker[TDriver]) timedOut(ctx context.Context, job *river.Job[ExecuteArgs]) error {

@@ -266,4 +266,53 @@ type RunStep struct {
 	StepID     string
 	Outputs    []RunOutput
 	FinishedAt int64
+	// EndsCall, when set, removes the step's StepCall (and frees its
+	// provider slot) in the transaction that records the step. Not stored.
+	EndsCall bool
+}
+
+// States of a StepCall.
+const (
+	// CallSubmitting: the request is about to be sent, or was being sent
+	// when the process stopped; whether the provider got it is unknown.
+	CallSubmitting = "submitting"
+	// CallSubmitted: the provider accepted it; Handle says how to reach it.
+	CallSubmitted = "submitted"
+)
+
+// StepCall is one step's request to a remote model provider while the
+// provider works on it. It is written before the request is sent and takes
+// one of the provider's concurrency slots; the provider's answer (its
+// request id, in Handle) is recorded in the transaction of the submission's
+// outcome, so that a resumed run polls the same request rather than paying
+// for another. It goes away with the finished step's record (RunStep
+// EndsCall) or when the request is given up.
+type StepCall struct {
+	RunID    string
+	StepID   string
+	Provider string
+	State    string
+	// RequestID is the provider's id of the request, by which its webhooks
+	// name it.
+	RequestID string
+	// Handle is the adapter's record of the request (the provider's id and
+	// URLs), opaque to the store.
+	Handle string
+	// Status is the provider's last reported state as the run's events
+	// showed it (queue position, progress), so that only a change is
+	// announced.
+	Status    string
+	CreatedAt int64
+	UpdatedAt int64
+}
+
+// StepCallBeginParams opens a StepCall, taking a slot of its provider.
+type StepCallBeginParams struct {
+	RunID    string
+	StepID   string
+	Provider string
+	// Limit is the provider's concurrency cap across the deployment; 0 means
+	// none.
+	Limit int
+	At    int64
 }

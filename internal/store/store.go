@@ -26,6 +26,9 @@ var (
 	// River job making it is no longer the run's owner: the reconciler
 	// handed the run to a fresh job. The job that gets it stops.
 	ErrNotOwner = errors.New("run owned by another job")
+	// ErrProviderBusy means a provider's concurrency cap is reached: the
+	// request waits for a slot.
+	ErrProviderBusy = errors.New("provider at its concurrency limit")
 )
 
 // InsufficientCreditsError carries the figures a 402 response shows.
@@ -111,6 +114,13 @@ type Reader interface {
 	// scrape so that it holds across processes and restarts.
 	RunCountOpen(ctx context.Context) (pending, running int64, err error)
 	RunStepList(ctx context.Context, runID string) ([]*RunStep, error)
+	// StepCallList returns the run's provider requests in flight.
+	StepCallList(ctx context.Context, runID string) ([]*StepCall, error)
+	// StepCallByRequest finds the request a provider's webhook names;
+	// ErrNotFound if it is not in flight.
+	StepCallByRequest(ctx context.Context, provider, requestID string) (*StepCall, error)
+	// ProviderInFlight counts the provider's requests holding a slot.
+	ProviderInFlight(ctx context.Context, provider string) (int, error)
 	LedgerList(ctx context.Context, workspaceID string) ([]*LedgerEntry, error)
 	// LedgerPage returns up to limit entries of the workspace with Seq above
 	// afterSeq, oldest first.
@@ -233,6 +243,20 @@ type Tx interface {
 	// RunStepInsert records one finished step; ErrAlreadyExists if it was
 	// recorded before.
 	RunStepInsert(ctx context.Context, p *RunStep) error
+
+	// StepCallBegin writes a StepCall in state submitting and takes a slot
+	// of its provider: ErrProviderBusy (a plain refusal) when p.Limit slots
+	// are taken, ErrAlreadyExists when the step has a call already.
+	StepCallBegin(ctx context.Context, p *StepCallBeginParams) error
+	// StepCallSubmitted records the provider's acceptance; ErrNotFound if
+	// the call is gone.
+	StepCallSubmitted(ctx context.Context, runID, stepID, requestID, handle string, at int64) error
+	// StepCallSetStatus stores the provider's reported state and says
+	// whether it changed; ErrNotFound if the call is gone.
+	StepCallSetStatus(ctx context.Context, runID, stepID, status string, at int64) (bool, error)
+	// StepCallDelete removes a call and frees its slot; a call already gone
+	// is not an error.
+	StepCallDelete(ctx context.Context, runID, stepID string) error
 
 	// TechniqueInsert stores a technique version; ErrAlreadyExists when
 	// that exact version is already stored.

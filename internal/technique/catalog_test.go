@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/technique"
 )
 
@@ -22,7 +22,7 @@ func catalogOf(t *testing.T, names ...string) *technique.Catalog {
 		doc := strings.NewReplacer("slug: demo", "slug: "+slug, "name: Demo", "name: "+name).Replace(goodDoc)
 		fsys[fmt.Sprintf("defs/%s.yaml", slug)] = &fstest.MapFile{Data: []byte(doc)}
 	}
-	c, err := technique.LoadDir(fsys, "defs", processor.Builtin())
+	c, err := technique.LoadDir(fsys, "defs", provider.Registry(provider.Config{}))
 	require.NoError(t, err)
 	return c
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/store"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/internal/validation"
@@ -18,7 +18,7 @@ import (
 // builtin loads the techniques every server ships, the ones clients call.
 func builtin(t *testing.T) *technique.Catalog {
 	t.Helper()
-	c, err := technique.LoadDir(techniques.FS, ".", processor.Builtin())
+	c, err := technique.LoadDir(techniques.FS, ".", provider.Registry(provider.Config{}))
 	require.NoError(t, err)
 	return c
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/store/sqlstore"
 	"github.com/florad/florad/internal/technique"
 )
@@ -23,7 +23,7 @@ func setupLibrary(t *testing.T) *libraryBundle {
 	s, err := sqlstore.OpenSQLite(t.Context(), sqlstore.SQLiteConfig{Path: filepath.Join(t.TempDir(), "florad.db"), Synchronous: "OFF"})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	return &libraryBundle{store: s, lib: technique.NewLibrary(s, processor.Builtin(), 0)}
+	return &libraryBundle{store: s, lib: technique.NewLibrary(s, provider.Registry(provider.Config{}), 0)}
 }
 
 // apply stores a definition of goodDoc with this slug and name.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/techniques"
 )
@@ -42,7 +42,7 @@ const goodDoc = header + textOutput + `steps:
 func TestParseAcceptsGoodDefinition(t *testing.T) {
 	t.Parallel()
 
-	tech, err := technique.Parse("good.yaml", []byte(goodDoc), processor.Builtin())
+	tech, err := technique.Parse("good.yaml", []byte(goodDoc), provider.Registry(provider.Config{}))
 	require.NoError(t, err)
 	require.Equal(t, "tech_demo", tech.ID)
 	require.Equal(t, "demo", tech.Slug)
@@ -53,7 +53,7 @@ func TestParseAcceptsGoodDefinition(t *testing.T) {
 	require.Equal(t, "steps.a.text", tech.Outputs[0].From)
 
 	// The version is a hash of the source: any edit changes it.
-	other, err := technique.Parse("good.yaml", []byte(goodDoc+"\n# edited\n"), processor.Builtin())
+	other, err := technique.Parse("good.yaml", []byte(goodDoc+"\n# edited\n"), provider.Registry(provider.Config{}))
 	require.NoError(t, err)
 	require.NotEqual(t, tech.Version, other.Version)
 }
@@ -374,7 +374,7 @@ steps:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := technique.Parse("techniques/bad.yaml", []byte(tt.doc), processor.Builtin())
+			_, err := technique.Parse("techniques/bad.yaml", []byte(tt.doc), provider.Registry(provider.Config{}))
 			require.Error(t, err)
 			require.Contains(t, err.Error(), "techniques/bad.yaml: ")
 			for _, w := range tt.want {
@@ -388,7 +388,7 @@ func TestParseReportsEveryDefectAtOnce(t *testing.T) {
 	t.Parallel()
 
 	doc := strings.NewReplacer("slug: demo", "slug: Bad Slug", "credits: 1", "credits: -5").Replace(goodDoc)
-	_, err := technique.Parse("x.yaml", []byte(doc), processor.Builtin())
+	_, err := technique.Parse("x.yaml", []byte(doc), provider.Registry(provider.Config{}))
 	require.ErrorContains(t, err, "slug")
 	require.ErrorContains(t, err, "credits must not be negative")
 }
@@ -396,7 +396,7 @@ func TestParseReportsEveryDefectAtOnce(t *testing.T) {
 func TestBuiltinTechniquesLoad(t *testing.T) {
 	t.Parallel()
 
-	c, err := technique.LoadDir(techniques.FS, ".", processor.Builtin())
+	c, err := technique.LoadDir(techniques.FS, ".", provider.Registry(provider.Config{}))
 	require.NoError(t, err)
 
 	// Every file of the folder is in the catalog.
@@ -432,7 +432,7 @@ func TestLoadDirNamesTheBadFile(t *testing.T) {
 		"defs/good.yaml":   {Data: []byte(goodDoc)},
 		"defs/broken.yaml": {Data: []byte(goodDoc + "colour: red\n")},
 	}
-	_, err := technique.LoadDir(fsys, "defs", processor.Builtin())
+	_, err := technique.LoadDir(fsys, "defs", provider.Registry(provider.Config{}))
 	require.ErrorContains(t, err, "defs/broken.yaml: ")
 }
 
@@ -444,7 +444,7 @@ func TestLoadDirRefusesDuplicateSlugs(t *testing.T) {
 		"defs/two.yml":    {Data: []byte(goodDoc)},
 		"defs/readme.txt": {Data: []byte("not a technique")},
 	}
-	_, err := technique.LoadDir(fsys, "defs", processor.Builtin())
+	_, err := technique.LoadDir(fsys, "defs", provider.Registry(provider.Config{}))
 	require.ErrorContains(t, err, `defs/two.yml: slug "demo" is already defined by defs/one.yaml`)
 }
 
@@ -475,7 +475,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(doc))
 	}
-	models := processor.Builtin()
+	models := provider.Registry(provider.Config{})
 	slug := regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	id := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`)
 	types := []string{technique.TypeImageURL, technique.TypeVideoURL, technique.TypeAudioURL, technique.TypeDocumentURL, technique.TypeText}

@@ -44,6 +44,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("RunCount", func(t *testing.T) { t.Parallel(); exerciseRunCount(t, setup) })
 	t.Run("RunEvent", func(t *testing.T) { t.Parallel(); exerciseRunEvent(t, setup) })
 	t.Run("RunStep", func(t *testing.T) { t.Parallel(); exerciseRunStep(t, setup) })
+	t.Run("StepCall", func(t *testing.T) { t.Parallel(); exerciseStepCall(t, setup) })
 	t.Run("Setting", func(t *testing.T) { t.Parallel(); exerciseSetting(t, setup) })
 	t.Run("Technique", func(t *testing.T) { t.Parallel(); exerciseTechnique(t, setup) })
 	t.Run("Webhook", func(t *testing.T) { t.Parallel(); exerciseWebhook(t, setup) })

@@ -130,7 +130,9 @@ func listDeliveries(t *testing.T, c *client.Client, query url.Values) (*delivery
 // waitDelivery polls the list until the run's delivery satisfies cond.
 func waitDelivery(t *testing.T, c *client.Client, runID string, cond func(d deliveryJSON) bool) deliveryJSON {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: under the race detector on a loaded machine the run itself
+	// may take many seconds to end; a passing wait returns at once.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		l, err := listDeliveries(t, c, url.Values{"run_id": {runID}})
 		require.NoError(t, err)

@@ -135,10 +135,12 @@ func TestRowChecksTargets(t *testing.T) {
 
 // TestRunEndToEnd runs the whole benchmark, briefly, with florad executing
 // the runs too: every cell gets figures from both servers and no errors.
+// The window is long enough for a POST of one connection to finish under
+// the race detector on a loaded machine.
 func TestRunEndToEnd(t *testing.T) {
 	t.Parallel()
 	rep, err := Run(t.Context(), Config{
-		Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond, Conns: []int{1, 4},
+		Duration: 600 * time.Millisecond, Warmup: 50 * time.Millisecond, Conns: []int{1, 4},
 		Workers: true, AccessLog: true, GetRuns: 20, NoiseRetries: 0, TempDir: t.TempDir(),
 	})
 	require.NoError(t, err)

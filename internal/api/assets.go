@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -36,11 +34,6 @@ type assetJSON struct {
 type assetListJSON struct {
 	Assets []assetJSON `json:"assets"`
 	Meta   listMeta    `json:"meta"`
-}
-
-type assetCursor struct {
-	CreatedAt int64  `json:"t"`
-	ID        string `json:"i"`
 }
 
 // assetJSON renders an asset with a freshly signed URL.
@@ -161,22 +154,10 @@ func (s *Server) assetGet(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) assetList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	v := &validation.Error{}
-	p := &store.AssetListParams{WorkspaceID: principal(r.Context()).WorkspaceID, Limit: 20}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 100 {
-			v.Add("limit", "must be an integer from 1 to 100")
-		}
-		p.Limit = n
-	}
-	if c := q.Get("cursor"); c != "" {
-		var cur assetCursor
-		b, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || json.Unmarshal(b, &cur) != nil || cur.ID == "" {
-			v.Add("cursor", "is not a cursor this API returned")
-		}
-		p.AfterCreatedAt, p.AfterID = cur.CreatedAt, cur.ID
-	}
+	p := &store.AssetListParams{WorkspaceID: principal(r.Context()).WorkspaceID}
+	var after timeCursor
+	p.Limit, after = newestFirstPage(q, v)
+	p.AfterCreatedAt, p.AfterID = after.CreatedAt, after.ID
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -196,9 +177,7 @@ func (s *Server) assetList(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(list) > limit {
 		last := list[limit-1]
-		b, _ := json.Marshal(assetCursor{CreatedAt: last.CreatedAt, ID: last.ID})
-		c := base64.RawURLEncoding.EncodeToString(b)
-		out.Meta.NextCursor = &c
+		out.Meta.NextCursor = nextCursor(last.CreatedAt, last.ID)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

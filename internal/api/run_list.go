@@ -1,8 +1,6 @@
 package api
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,17 +32,12 @@ type runListJSON struct {
 	Meta          listMeta          `json:"meta"`
 }
 
-type runCursor struct {
-	CreatedAt int64  `json:"t"`
-	ID        string `json:"i"`
-}
-
 // runList serves GET /api/v1/technique-runs and
 // GET /api/v1/techniques/{technique}/runs.
 func (s *Server) runList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	v := &validation.Error{}
-	p := &run.ListParams{WorkspaceID: principal(r.Context()).WorkspaceID, Limit: 20, Technique: q.Get("technique_id")}
+	p := &run.ListParams{WorkspaceID: principal(r.Context()).WorkspaceID, Technique: q.Get("technique_id")}
 	if slug := chi.URLParam(r, "technique"); slug != "" {
 		t, ok, err := s.Techniques.Get(r.Context(), p.WorkspaceID, slug)
 		if err != nil {
@@ -58,13 +51,6 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.Technique = t.ID
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 100 {
-			v.Add("limit", "must be an integer from 1 to 100")
-		}
-		p.Limit = n
-	}
 	switch st := q.Get("status"); st {
 	case "", store.RunPending, store.RunRunning, store.RunCompleted, store.RunFailed:
 		p.Status = st
@@ -73,14 +59,9 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request) error {
 	}
 	p.CreatedAfter = timeParam(v, q.Get("created_after"), "created_after")
 	p.CreatedBefore = timeParam(v, q.Get("created_before"), "created_before")
-	if c := q.Get("cursor"); c != "" {
-		var cur runCursor
-		b, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || json.Unmarshal(b, &cur) != nil || cur.ID == "" {
-			v.Add("cursor", "is not a cursor this API returned")
-		}
-		p.CursorCreatedAt, p.CursorID = cur.CreatedAt, cur.ID
-	}
+	var after timeCursor
+	p.Limit, after = newestFirstPage(q, v)
+	p.CursorCreatedAt, p.CursorID = after.CreatedAt, after.ID
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -103,9 +84,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request) error {
 	}
 	if more {
 		last := runs[len(runs)-1]
-		b, _ := json.Marshal(runCursor{CreatedAt: last.CreatedAt, ID: last.ID})
-		c := base64.RawURLEncoding.EncodeToString(b)
-		out.Meta.NextCursor = &c
+		out.Meta.NextCursor = nextCursor(last.CreatedAt, last.ID)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

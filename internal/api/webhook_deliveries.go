@@ -1,10 +1,8 @@
 package api
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -44,11 +42,6 @@ type webhookDeliveryListJSON struct {
 	Meta              listMeta              `json:"meta"`
 }
 
-type webhookCursor struct {
-	CreatedAt int64  `json:"t"`
-	ID        string `json:"i"`
-}
-
 func toWebhookDeliveryJSON(d *webhook.Delivery) webhookDeliveryJSON {
 	out := webhookDeliveryJSON{ID: d.ID, RunID: d.RunID, Type: d.EventType, URL: d.URL, State: d.State,
 		CreatedAt: d.CreatedAt, NextAttemptAt: d.NextAttemptAt, CompletedAt: d.CompletedAt,
@@ -73,14 +66,10 @@ func toWebhookDeliveryJSON(d *webhook.Delivery) webhookDeliveryJSON {
 func (s *Server) webhookDeliveryList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	v := &validation.Error{}
-	p := &store.WebhookDeliveryListParams{WorkspaceID: principal(r.Context()).WorkspaceID, Limit: 20}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 100 {
-			v.Add("limit", "must be an integer from 1 to 100")
-		}
-		p.Limit = n
-	}
+	p := &store.WebhookDeliveryListParams{WorkspaceID: principal(r.Context()).WorkspaceID}
+	var after timeCursor
+	p.Limit, after = newestFirstPage(q, v)
+	p.AfterCreatedAt, p.AfterID = after.CreatedAt, after.ID
 	if id := q.Get("run_id"); id != "" {
 		if !strings.HasPrefix(id, "run_") {
 			v.Add("run_id", "must be a run id, starting with run_")
@@ -92,14 +81,6 @@ func (s *Server) webhookDeliveryList(w http.ResponseWriter, r *http.Request) err
 		p.State = st
 	default:
 		v.Add("state", "must be pending, succeeded or failed")
-	}
-	if c := q.Get("cursor"); c != "" {
-		var cur webhookCursor
-		b, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || json.Unmarshal(b, &cur) != nil || cur.ID == "" {
-			v.Add("cursor", "is not a cursor this API returned")
-		}
-		p.AfterCreatedAt, p.AfterID = cur.CreatedAt, cur.ID
 	}
 	if err := v.Err(); err != nil {
 		return err
@@ -116,9 +97,7 @@ func (s *Server) webhookDeliveryList(w http.ResponseWriter, r *http.Request) err
 	}
 	if len(ds) > limit {
 		last := ds[limit-1]
-		b, _ := json.Marshal(webhookCursor{CreatedAt: last.CreatedAt, ID: last.ID})
-		c := base64.RawURLEncoding.EncodeToString(b)
-		out.Meta.NextCursor = &c
+		out.Meta.NextCursor = nextCursor(last.CreatedAt, last.ID)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

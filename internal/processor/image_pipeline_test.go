@@ -121,7 +121,7 @@ func TestImagePipelineRuns(t *testing.T) {
 func TestPortraitEnhancerDoublesTheImage(t *testing.T) {
 	t.Parallel()
 
-	c, err := technique.LoadDir(techniques.FS, ".", processor.Builtin())
+	c, err := technique.LoadDir(techniques.FS, ".", withProviders(processor.Builtin()))
 	require.NoError(t, err)
 	pe, ok := c.Get("portrait-enhancer")
 	require.True(t, ok)

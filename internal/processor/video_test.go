@@ -148,7 +148,7 @@ func TestVideoModels(t *testing.T) {
 	for name, m := range processor.VideoModels(ff) {
 		reg[name] = m
 	}
-	catalog, err := technique.LoadDir(techniques.FS, ".", reg)
+	catalog, err := technique.LoadDir(techniques.FS, ".", withProviders(reg))
 	require.NoError(t, err)
 	checks := map[string]func(t *testing.T, v processor.Value, progress []float64){
 		"video-poster/poster": func(t *testing.T, v processor.Value, _ []float64) {

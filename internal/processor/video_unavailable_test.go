@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/florad/florad/internal/processor"
+	"github.com/florad/florad/internal/provider"
 	"github.com/florad/florad/internal/technique"
 	"github.com/florad/florad/techniques"
 )
@@ -28,6 +29,15 @@ func lookPathWithout(missing ...string) func(string) (string, error) {
 func registryWithout(missing ...string) processor.Registry {
 	reg := processor.Builtin()
 	for name, m := range processor.VideoModels(processor.NewFFmpeg(processor.FFmpegConfig{LookPath: lookPathWithout(missing...)})) {
+		reg[name] = m
+	}
+	return withProviders(reg)
+}
+
+// withProviders adds the provider models (unconfigured, so unavailable) the
+// built-in catalog also names, as the server does.
+func withProviders(reg processor.Registry) processor.Registry {
+	for name, m := range provider.Models(provider.Config{}) {
 		reg[name] = m
 	}
 	return reg
@@ -67,16 +77,23 @@ func TestCatalogWithoutFFmpeg(t *testing.T) {
 
 	video := 0
 	for _, tech := range c.All() {
-		usesVideo := false
+		usesVideo, usesProvider := false, false
 		for _, s := range tech.Steps {
 			if _, ok := processor.VideoModels(processor.NewFFmpeg(processor.FFmpegConfig{}))[s.Model]; ok {
 				usesVideo = true
 			}
+			if _, ok := provider.Models(provider.Config{})[s.Model]; ok {
+				usesProvider = true
+			}
 		}
-		if usesVideo {
+		switch {
+		case usesVideo:
 			video++
 			require.Contains(t, tech.Unavailable, "ffmpeg is not installed on this server", tech.Slug)
-		} else {
+		case usesProvider:
+			// Unavailable for want of its provider, which is not ffmpeg.
+			require.NotContains(t, tech.Unavailable, "ffmpeg", tech.Slug)
+		default:
 			require.Empty(t, tech.Unavailable, "%s needs no ffmpeg and must stay available", tech.Slug)
 		}
 	}

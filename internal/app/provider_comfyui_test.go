@@ -69,6 +69,7 @@ func TestComfyUIWorkflow(t *testing.T) {
 	t.Parallel()
 	b, comfy := setupComfy(t)
 	comfy.RunTime = 1500 * time.Millisecond
+	comfy.StartAfter = 2 // the second prompt waits in the queue behind the first
 	ctx := context.Background()
 	first, err := b.client.Runs.Create(ctx, "comfy-restyle", comfyRun(b, "oil painting"))
 	require.NoError(t, err)

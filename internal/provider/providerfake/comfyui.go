@@ -31,6 +31,10 @@ import (
 // sees its binding took effect (the lowest-numbered text node).
 type ComfyUI struct {
 	RunTime time.Duration
+	// StartAfter holds the queue until that many prompts have arrived, so
+	// a test sees a prompt queued behind a running one however slowly
+	// its runs are submitted.
+	StartAfter int64
 
 	Prompts    atomic.Int64
 	Uploads    atomic.Int64
@@ -84,7 +88,7 @@ func (c *ComfyUI) Uploaded(name string) []byte {
 func (c *ComfyUI) execute() {
 	for {
 		c.mu.Lock()
-		if c.running == nil && len(c.queue) > 0 {
+		if c.running == nil && len(c.queue) > 0 && c.Prompts.Load() >= c.StartAfter {
 			c.running, c.queue = c.queue[0], c.queue[1:]
 			c.running.started = time.Now()
 		}

@@ -518,6 +518,9 @@ func TestConsole(t *testing.T) {
 	})
 
 	step("workspace, ledger and key", func(t *testing.T) {
+		// Runs of the earlier steps may still be settling; the page and
+		// the ledger read below must see the same entries.
+		tb.waitSettled(t)
 		br.goTo(t, "#/workspace")
 		br.waitJS(t, `document.querySelector('#ledger tbody')`, "the ledger")
 		require.Equal(t, fmt.Sprintf("%d credits", tb.balance(t, tb.wsID)), br.text(t, "#balance"))

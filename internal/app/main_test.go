@@ -299,6 +299,22 @@ func (b *testBundle) countRuns(t *testing.T, wsID string) int {
 	return len(runs)
 }
 
+// waitSettled waits until no run of the bundle's database is pending or
+// running, so that the ledger stops moving.
+func (b *testBundle) waitSettled(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pending, running, err := b.app.Store.RunCountOpen(context.Background())
+		require.NoError(t, err)
+		if pending+running == 0 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%d runs pending and %d running after 60 s", pending, running)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // imageURL is the URL of one of the images imageHandler serves.
 func (b *testBundle) imageURL(name string) string { return b.images.URL + "/" + name }
 

@@ -68,7 +68,9 @@ func comfyRun(b *testBundle, prompt string) *client.RunCreateParams {
 func TestComfyUIWorkflow(t *testing.T) {
 	t.Parallel()
 	b, comfy := setupComfy(t)
-	comfy.RunTime = 1500 * time.Millisecond
+	// Long enough for several polls while each prompt runs, even under the
+	// race detector on a loaded machine.
+	comfy.RunTime = 3 * time.Second
 	comfy.StartAfter = 2 // the second prompt waits in the queue behind the first
 	ctx := context.Background()
 	first, err := b.client.Runs.Create(ctx, "comfy-restyle", comfyRun(b, "oil painting"))

@@ -69,7 +69,7 @@ func (f *Florad) setUp(ctx context.Context) error {
 		return err
 	}
 	f.WorkspaceID, f.Key = w.ID, k.Key
-	return waitHealthy(ctx, f.URL())
+	return WaitHealthy(ctx, f.URL())
 }
 
 // URL is florad's base URL.
@@ -87,9 +87,9 @@ func (f *Florad) PendingJobs(ctx context.Context) (int, error) {
 	return f.App.OpenJobs(ctx)
 }
 
-// waitHealthy polls /healthz until it answers 200.
-func waitHealthy(ctx context.Context, base string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// WaitHealthy polls /healthz until it answers 200, for at most 15 s.
+func WaitHealthy(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)

@@ -70,7 +70,7 @@ func (b *bench) pickup(ctx context.Context, kind string) (*PickupResult, error) 
 	}
 	f.start()
 	defer f.close()
-	if err := waitHealthy(ctx, f.url()); err != nil {
+	if err := loadbench.WaitHealthy(ctx, f.url()); err != nil {
 		return nil, err
 	}
 
@@ -182,31 +182,6 @@ func (b *bench) onePickup(ctx context.Context, f *florad, client *http.Client, n
 				}
 				return running, at, nil
 			}
-		}
-	}
-}
-
-// waitHealthy polls /healthz until it answers 200.
-func waitHealthy(ctx context.Context, base string) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("florad did not become healthy at %s: %w", base, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

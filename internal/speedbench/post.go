@@ -50,7 +50,7 @@ func (b *bench) post(ctx context.Context) ([]*PostRow, error) {
 	}
 	f.start()
 	defer f.close()
-	if err := waitHealthy(ctx, f.url()); err != nil {
+	if err := loadbench.WaitHealthy(ctx, f.url()); err != nil {
 		return nil, err
 	}
 	bdb, err := b.newDatabase(ctx, DBPostgres)

@@ -69,7 +69,7 @@ func (b *bench) streams(ctx context.Context) (*StreamsResult, error) {
 	}
 	f.start()
 	defer f.close()
-	if err := waitHealthy(ctx, f.url()); err != nil {
+	if err := loadbench.WaitHealthy(ctx, f.url()); err != nil {
 		return nil, err
 	}
 	ids := make([]string, b.cfg.StreamRuns)

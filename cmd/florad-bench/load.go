@@ -57,12 +57,7 @@ func cmdAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		err = printJSON(stdout, rep)
-	} else {
-		err = rep.WriteText(stdout)
-	}
-	if err != nil {
+	if err := writeReport(stdout, rep, *asJSON); err != nil {
 		return err
 	}
 	if !rep.Pass {

@@ -84,6 +84,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// writeReport prints a benchmark's report as indented JSON or as its text.
+func writeReport(w io.Writer, rep interface{ WriteText(io.Writer) error }, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, rep)
+	}
+	return rep.WriteText(w)
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -68,10 +68,10 @@ func comfyRun(b *testBundle, prompt string) *client.RunCreateParams {
 func TestComfyUIWorkflow(t *testing.T) {
 	t.Parallel()
 	b, comfy := setupComfy(t)
-	// Long enough for several polls while each prompt runs, even under the
-	// race detector on a loaded machine.
-	comfy.RunTime = 3 * time.Second
-	comfy.StartAfter = 2 // the second prompt waits in the queue behind the first
+	// Each prompt is shown queued and its progress is sent before it moves
+	// on, however late the polls come on a loaded machine.
+	comfy.RunTime = 500 * time.Millisecond
+	comfy.HoldForPolls = true
 	ctx := context.Background()
 	first, err := b.client.Runs.Create(ctx, "comfy-restyle", comfyRun(b, "oil painting"))
 	require.NoError(t, err)

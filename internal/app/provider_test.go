@@ -46,6 +46,7 @@ func TestFalRunsWithoutHoldingAWorker(t *testing.T) {
 	onBackends(t, func(t *testing.T, pg bool) {
 		b, fal := setupFal(t, pg, 0, func(c *app.Config) { c.Concurrency = 1 })
 		fal.QueueTime, fal.RunTime = 1500*time.Millisecond, 500*time.Millisecond
+		fal.HoldQueued = true // a late first poll still sees the queue
 		ctx := context.Background()
 		var ids []string
 		for _, p := range []string{"a red bicycle", "a blue kite"} {

@@ -31,10 +31,10 @@ import (
 // sees its binding took effect (the lowest-numbered text node).
 type ComfyUI struct {
 	RunTime time.Duration
-	// StartAfter holds the queue until that many prompts have arrived, so
-	// a test sees a prompt queued behind a running one however slowly
-	// its runs are submitted.
-	StartAfter int64
+	// HoldForPolls makes a prompt leave the queue only once a GET /queue
+	// has shown it pending, and end only once its progress has been sent
+	// to a /ws client: a test then sees both however slowly it polls.
+	HoldForPolls bool
 
 	Prompts    atomic.Int64
 	Uploads    atomic.Int64
@@ -52,11 +52,12 @@ type ComfyUI struct {
 }
 
 type comfyPrompt struct {
-	id, clientID, text, image string
-	number                    int
-	err                       string
-	interrupted               bool
-	started                   time.Time
+	id, clientID, text, image  string
+	number                     int
+	err                        string
+	interrupted                bool
+	started                    time.Time
+	shownPending, sentProgress bool
 }
 
 // NewComfyUI starts the fake and its executor.
@@ -88,7 +89,7 @@ func (c *ComfyUI) Uploaded(name string) []byte {
 func (c *ComfyUI) execute() {
 	for {
 		c.mu.Lock()
-		if c.running == nil && len(c.queue) > 0 && c.Prompts.Load() >= c.StartAfter {
+		if c.running == nil && len(c.queue) > 0 && (!c.HoldForPolls || c.queue[0].shownPending) {
 			c.running, c.queue = c.queue[0], c.queue[1:]
 			c.running.started = time.Now()
 		}
@@ -108,7 +109,7 @@ func (c *ComfyUI) execute() {
 			return
 		}
 		c.mu.Lock()
-		if p.interrupted || time.Since(p.started) >= c.RunTime {
+		if p.interrupted || time.Since(p.started) >= c.RunTime && (!c.HoldForPolls || p.sentProgress) {
 			if p.interrupted {
 				p.err = "Processing interrupted"
 			} else if wants(p.text, PromptFail) {
@@ -226,7 +227,14 @@ func (c *ComfyUI) queueRoute(w http.ResponseWriter, r *http.Request) {
 		running = append(running, []any{c.running.number, c.running.id, map[string]any{}, map[string]any{}, []string{"9"}})
 	}
 	for _, p := range c.queue {
+		p.shownPending = true
 		pending = append(pending, []any{p.number, p.id, map[string]any{}, map[string]any{}, []string{"9"}})
+	}
+	if len(pending) > 0 {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"queue_running": running, "queue_pending": pending})
 }
@@ -288,8 +296,9 @@ func (c *ComfyUI) ws(w http.ResponseWriter, r *http.Request) {
 		p := c.running
 		var msg map[string]any
 		if p != nil && p.clientID == clientID && c.RunTime > 0 {
+			// Like ComfyUI's sampler hook, counting from step 1.
 			steps := 20
-			done := min(int(float64(steps)*float64(time.Since(p.started))/float64(c.RunTime)), steps)
+			done := min(1+int(float64(steps)*float64(time.Since(p.started))/float64(c.RunTime)), steps)
 			msg = map[string]any{"type": "progress", "data": map[string]any{"value": done, "max": steps,
 				"prompt_id": p.id, "node": "3"}}
 		}
@@ -298,6 +307,9 @@ func (c *ComfyUI) ws(w http.ResponseWriter, r *http.Request) {
 			if err := writeWS(ctx, conn, msg); err != nil {
 				return
 			}
+			c.mu.Lock()
+			p.sentProgress = true
+			c.mu.Unlock()
 		}
 	}
 }

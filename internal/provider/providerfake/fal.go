@@ -25,6 +25,10 @@ type Fal struct {
 	Key       string
 	QueueTime time.Duration
 	RunTime   time.Duration
+	// HoldQueued keeps a request in the queue, past QueueTime, until a
+	// status poll has shown it there: a test of queue positions then
+	// does not depend on how soon the first poll comes.
+	HoldQueued bool
 	// RateLimit429 answers the first N submissions 429 with Retry-After: 1.
 	RateLimit429 atomic.Int64
 
@@ -46,6 +50,7 @@ type Fal struct {
 type falRequest struct {
 	id, app, prompt string
 	at              time.Time
+	shownQueued     time.Time // first status poll that showed it queued
 	canceled        bool
 	read            bool
 }
@@ -144,16 +149,30 @@ func (f *Fal) submit(w http.ResponseWriter, r *http.Request, app string) {
 }
 
 // state says where a request is: in the queue (with its position among
-// those submitted before it and still queued), running, or done.
-func (f *Fal) state(req *falRequest) (status string, pos int) {
-	age := time.Since(req.at)
+// those submitted before it and still queued), running, or done. A poll
+// (status) marks a queued request as shown.
+func (f *Fal) state(req *falRequest, poll bool) (status string, pos int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	queuedUntil := req.at.Add(f.QueueTime)
+	if f.HoldQueued {
+		if req.shownQueued.IsZero() {
+			queuedUntil = now.Add(time.Nanosecond)
+		} else if req.shownQueued.After(queuedUntil) {
+			queuedUntil = req.shownQueued
+		}
+	}
 	switch {
-	case age < f.QueueTime:
+	case now.Before(queuedUntil):
+		if poll && req.shownQueued.IsZero() {
+			req.shownQueued = now
+		}
 		// Position falls as the queue time passes: a request submitted
 		// now is behind the others.
-		left := f.QueueTime - age
+		left := max(req.at.Add(f.QueueTime).Sub(now), 0)
 		return "IN_QUEUE", int(10 * left / max(f.QueueTime, 1))
-	case age < f.QueueTime+f.RunTime:
+	case now.Before(queuedUntil.Add(f.RunTime)):
 		return "IN_PROGRESS", 0
 	}
 	return "COMPLETED", 0
@@ -163,7 +182,7 @@ func (f *Fal) status(w http.ResponseWriter, req *falRequest) {
 	f.mu.Lock()
 	canceled := req.canceled
 	f.mu.Unlock()
-	st, pos := f.state(req)
+	st, pos := f.state(req, true)
 	out := map[string]any{"status": st, "request_id": req.id}
 	if st == "IN_QUEUE" {
 		out["queue_position"] = pos
@@ -176,7 +195,7 @@ func (f *Fal) status(w http.ResponseWriter, req *falRequest) {
 }
 
 func (f *Fal) result(w http.ResponseWriter, r *http.Request, req *falRequest) {
-	if st, _ := f.state(req); st != "COMPLETED" {
+	if st, _ := f.state(req, false); st != "COMPLETED" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "Request is still in progress"})
 		return
 	}
@@ -202,7 +221,7 @@ func (f *Fal) result(w http.ResponseWriter, r *http.Request, req *falRequest) {
 }
 
 func (f *Fal) cancel(w http.ResponseWriter, req *falRequest) {
-	if st, _ := f.state(req); st == "COMPLETED" {
+	if st, _ := f.state(req, false); st == "COMPLETED" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "ALREADY_COMPLETED"})
 		return
 	}

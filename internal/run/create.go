@@ -126,16 +126,15 @@ func (s *Service) createTx(ctx context.Context, tx store.Tx, t *technique.Techni
 	if t.Credits == 0 {
 		return r, nil
 	}
+	// The key's cap is a guard in the same statement as the reservation
+	// (where the database allows), so concurrent creates never pass it,
+	// and a refusal rolls back the reservation with the rest.
+	var spend *store.KeySpendParams
 	if p.KeyID != "" {
-		// The key's cap is one guarded statement in this transaction, so
-		// concurrent creates never pass it, and a refusal rolls back the
-		// reservation with the rest.
-		if _, err := tx.KeySpendAdd(ctx, &store.KeySpendParams{KeyID: p.KeyID,
-			Day: store.SpendDay(params.CreatedAt), Credits: t.Credits, Cap: p.MaxCreditsPerDay}); err != nil {
-			return nil, err
-		}
+		spend = &store.KeySpendParams{KeyID: p.KeyID, Day: store.SpendDay(params.CreatedAt), Credits: t.Credits,
+			Cap: p.MaxCreditsPerDay}
 	}
-	if _, err := tx.CreditsApply(ctx, &store.CreditsApplyParams{
+	if _, err := tx.CreditsReserve(ctx, spend, &store.CreditsApplyParams{
 		WorkspaceID: p.WorkspaceID, RunID: r.ID, Kind: store.LedgerReserve,
 		Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
 	}); err != nil {

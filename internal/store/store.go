@@ -209,6 +209,12 @@ type Tx interface {
 	// second entry of the same kind for the same run returns
 	// ErrAlreadyExists, after which the transaction must be given up.
 	CreditsApply(ctx context.Context, p *CreditsApplyParams) (*LedgerEntry, error)
+	// CreditsReserve is a create's payment: KeySpendAdd of spend (when
+	// not nil) and CreditsApply of entry together, in one statement where
+	// the database allows, so that the two hot rows are locked for one
+	// round trip and the commit. Refusals are those of the two (the key's
+	// first); after any error the transaction must be given up.
+	CreditsReserve(ctx context.Context, spend *KeySpendParams, entry *CreditsApplyParams) (*LedgerEntry, error)
 
 	// RunInsert returns ErrAlreadyExists when the workspace already has a run
 	// with the same idempotency key. It writes no event: the events of a

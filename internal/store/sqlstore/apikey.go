@@ -151,35 +151,45 @@ const noCap = int64(1) << 62
 // PostgreSQL and under the single writer on SQLite, so two creates that
 // each fit but not together can never both pass.
 func (q *queries) KeySpendAdd(ctx context.Context, p *store.KeySpendParams) (int64, error) {
-	limit := noCap
-	if p.Cap != nil {
-		limit = *p.Cap
-	}
-	if p.Credits < 0 {
-		return 0, fmt.Errorf("error adding key spend: negative credits %d", p.Credits)
-	}
-	refused := func() (int64, error) {
-		spent, err := q.KeySpendGet(ctx, p.KeyID, p.Day)
-		if err != nil {
-			return 0, err
-		}
-		return 0, &store.KeyCapError{Required: p.Credits, Available: max(0, limit-spent), Cap: limit}
+	limit, err := spendLimit(p)
+	if err != nil {
+		return 0, err
 	}
 	if p.Credits > limit {
-		return refused()
+		return 0, q.keyCapError(ctx, p, limit)
 	}
 	var total int64
-	err := q.queryRow(ctx,
+	err = q.queryRow(ctx,
 		`INSERT INTO key_spend (key_id, day, credits) VALUES (?, ?, ?)
 		 ON CONFLICT (key_id, day) DO UPDATE SET credits = key_spend.credits + excluded.credits
 		 WHERE key_spend.credits + excluded.credits <= ?
 		 RETURNING credits`, p.KeyID, p.Day, p.Credits, limit).Scan(&total)
 	if err = q.scanErr(err); err == store.ErrNotFound {
-		return refused()
+		return 0, q.keyCapError(ctx, p, limit)
 	} else if err != nil {
 		return 0, fmt.Errorf("error adding key spend: %w", err)
 	}
 	return total, nil
+}
+
+// spendLimit is the cap the guarded upsert compares with.
+func spendLimit(p *store.KeySpendParams) (int64, error) {
+	if p.Credits < 0 {
+		return 0, fmt.Errorf("error adding key spend: negative credits %d", p.Credits)
+	}
+	if p.Cap == nil {
+		return noCap, nil
+	}
+	return *p.Cap, nil
+}
+
+// keyCapError is the refusal of p, with what the key may still spend.
+func (q *queries) keyCapError(ctx context.Context, p *store.KeySpendParams, limit int64) error {
+	spent, err := q.KeySpendGet(ctx, p.KeyID, p.Day)
+	if err != nil {
+		return err
+	}
+	return &store.KeyCapError{Required: p.Credits, Available: max(0, limit-spent), Cap: limit}
 }
 
 func (q *queries) KeySpendRefund(ctx context.Context, keyID string, day, credits int64) error {

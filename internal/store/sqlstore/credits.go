@@ -80,6 +80,66 @@ func (q *queries) creditsApplyOneStatement(ctx context.Context, p *store.Credits
 	return nil, &store.InsufficientCreditsError{Required: -p.Amount, Available: w.Balance}
 }
 
+func (q *queries) CreditsReserve(ctx context.Context, spend *store.KeySpendParams, entry *store.CreditsApplyParams) (*store.LedgerEntry, error) {
+	if q.d.name() == "postgres" && spend != nil {
+		return q.creditsReserveOneStatement(ctx, spend, entry)
+	}
+	if spend != nil {
+		if _, err := q.KeySpendAdd(ctx, spend); err != nil {
+			return nil, err
+		}
+	}
+	return q.CreditsApply(ctx, entry)
+}
+
+// creditsReserveOneStatement takes the key's spend and the workspace's
+// balance in one statement on PostgreSQL: every create of a key and of a
+// workspace waits on these two rows, and each round trip between taking
+// the first and committing is time all of them wait. The result row says
+// which guard refused: no spend (the key's cap) or no entry (the balance).
+func (q *queries) creditsReserveOneStatement(ctx context.Context, spend *store.KeySpendParams, p *store.CreditsApplyParams) (*store.LedgerEntry, error) {
+	limit, err := spendLimit(spend)
+	if err != nil {
+		return nil, err
+	}
+	if spend.Credits > limit {
+		// The upsert's guard covers only a row already there.
+		return nil, q.keyCapError(ctx, spend, limit)
+	}
+	e := &store.LedgerEntry{
+		WorkspaceID: p.WorkspaceID, RunID: p.RunID, Kind: p.Kind, Amount: p.Amount, Memo: p.Memo, CreatedAt: p.CreatedAt,
+	}
+	var spent, balance, seq sql.NullInt64
+	err = q.queryRow(ctx,
+		`WITH k AS (INSERT INTO key_spend (key_id, day, credits) VALUES (?::text, ?::bigint, ?::bigint)
+		     ON CONFLICT (key_id, day) DO UPDATE SET credits = key_spend.credits + excluded.credits
+		     WHERE key_spend.credits + excluded.credits <= ?::bigint RETURNING credits),
+		 w AS (UPDATE workspaces SET balance = balance + ?::bigint, ledger_seq = ledger_seq + 1
+		     WHERE id = ?::text AND balance + ?::bigint >= 0 AND EXISTS (SELECT 1 FROM k) RETURNING balance, ledger_seq),
+		 i AS (INSERT INTO credit_ledger (workspace_id, seq, run_id, kind, amount, balance_after, memo, created_at)
+		     SELECT ?::text, w.ledger_seq, ?::text, ?::text, ?::bigint, w.balance, ?::text, ?::bigint FROM w
+		     RETURNING balance_after, seq)
+		 SELECT (SELECT credits FROM k), (SELECT balance_after FROM i), (SELECT seq FROM i)`,
+		spend.KeyID, spend.Day, spend.Credits, limit,
+		p.Amount, p.WorkspaceID, p.Amount,
+		p.WorkspaceID, nullString(p.RunID), p.Kind, p.Amount, p.Memo, p.CreatedAt).Scan(&spent, &balance, &seq)
+	if err != nil {
+		return nil, fmt.Errorf("error reserving credits: %w", q.scanErr(err))
+	}
+	switch {
+	case !spent.Valid:
+		return nil, q.keyCapError(ctx, spend, limit)
+	case !seq.Valid:
+		w, err := q.WorkspaceGet(ctx, p.WorkspaceID)
+		if err != nil {
+			return nil, fmt.Errorf("error reserving credits: %w", err)
+		}
+		return nil, &store.InsufficientCreditsError{Required: -p.Amount, Available: w.Balance}
+	}
+	e.BalanceAfter, e.Seq = balance.Int64, seq.Int64
+	return e, nil
+}
+
 func (q *queries) LedgerList(ctx context.Context, workspaceID string) ([]*store.LedgerEntry, error) {
 	return q.ledger(ctx, `workspace_id = ? ORDER BY seq`, workspaceID)
 }

@@ -35,6 +35,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("APIKey", func(t *testing.T) { t.Parallel(); exerciseAPIKey(t, setup) })
 	t.Run("KeyScopesAndCap", func(t *testing.T) { t.Parallel(); exerciseKeyScopesAndCap(t, setup) })
 	t.Run("KeySpend", func(t *testing.T) { t.Parallel(); exerciseKeySpend(t, setup) })
+	t.Run("CreditsReserve", func(t *testing.T) { t.Parallel(); exerciseCreditsReserve(t, setup) })
+	t.Run("WorkspaceReferences", func(t *testing.T) { t.Parallel(); exerciseWorkspaceReferences(t, setup) })
 	t.Run("ClerkSubject", func(t *testing.T) { t.Parallel(); exerciseClerkSubject(t, setup) })
 	t.Run("Credits", func(t *testing.T) { t.Parallel(); exerciseCredits(t, setup) })
 	t.Run("InTx", func(t *testing.T) { t.Parallel(); exerciseInTx(t, setup) })

@@ -438,7 +438,10 @@ func (x *execution) stepProgress(ctx context.Context, stepID string, f float64) 
 		sum += v
 	}
 	now := x.e.cfg.Now()
-	if now.Sub(x.lastSave) < x.e.cfg.ProgressInterval {
+	// A step saying it is done is followed by its record, which carries
+	// the progress: writing it here too would be a transaction for nothing
+	// (for a quick step, the only one between its start and its record).
+	if f >= 1 || now.Sub(x.lastSave) < x.e.cfg.ProgressInterval {
 		x.mu.Unlock()
 		return
 	}

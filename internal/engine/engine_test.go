@@ -476,6 +476,31 @@ func TestExecuteProgress(t *testing.T) {
 	require.Equal(t, store.RunRunning, r.Status)
 }
 
+// TestExecuteDoneReportWritesNothing: a step that reports itself done
+// costs no write of its own; its record carries the progress.
+func TestExecuteDoneReportWritesNothing(t *testing.T) {
+	t.Parallel()
+	writes := func(report bool) []int {
+		b := setup(t)
+		for _, id := range []string{"a", "b", "c"} {
+			plain := defaultSteps()[id]
+			b.model.set(id, func(ctx context.Context, call *processor.Call) (map[string]processor.Value, error) {
+				if report {
+					call.Progress(1)
+				}
+				return plain(ctx, call)
+			})
+		}
+		_, err := b.engine.Execute(t.Context(), b.run, b.tech, b.rec)
+		require.NoError(t, err)
+		written, _ := b.store.progress()
+		return written
+	}
+	silent := writes(false)
+	require.NotEmpty(t, silent, "the step records write progress")
+	require.Len(t, writes(true), len(silent))
+}
+
 func TestExecuteUnknownModelIsPermanent(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

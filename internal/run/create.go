@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -116,11 +117,14 @@ func (s *Service) createTx(ctx context.Context, tx store.Tx, t *technique.Techni
 		return nil, fmt.Errorf("error enqueueing run: %w", err)
 	}
 	params.JobID = job.Job.ID
+	created, err := json.Marshal(deltaOf(&store.Run{ID: params.ID, Status: store.RunPending}))
+	if err != nil {
+		return nil, fmt.Errorf("error encoding %s event: %w", EventCreated, err)
+	}
+	params.FirstEvent = &store.RunEventInsertParams{RunID: params.ID, Type: EventCreated, Data: created,
+		CreatedAt: params.CreatedAt}
 	r, err := tx.RunInsert(ctx, params)
 	if err != nil {
-		return nil, err
-	}
-	if err := appendEvent(ctx, tx, r.ID, EventCreated, deltaOf(r), params.CreatedAt); err != nil {
 		return nil, err
 	}
 	if t.Credits == 0 {

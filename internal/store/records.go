@@ -206,6 +206,9 @@ type RunInsertParams struct {
 	JobID      int64
 	LeaseUntil int64
 	KeyID      string // the creating key, "" when none
+	// FirstEvent, when set, is written as the run's event 1 together with
+	// the run; its RunID is the run's.
+	FirstEvent *RunEventInsertParams
 }
 
 // RunState is what a worker watches of a run while executing it.

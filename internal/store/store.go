@@ -217,8 +217,9 @@ type Tx interface {
 	CreditsReserve(ctx context.Context, spend *KeySpendParams, entry *CreditsApplyParams) (*LedgerEntry, error)
 
 	// RunInsert returns ErrAlreadyExists when the workspace already has a run
-	// with the same idempotency key. It writes no event: the events of a
-	// run are RunEventInsert's.
+	// with the same idempotency key. It writes p.FirstEvent, if any, as the
+	// run's event 1 (in the same statement on PostgreSQL); every later event
+	// is RunEventInsert's.
 	RunInsert(ctx context.Context, p *RunInsertParams) (*Run, error)
 	// RunStart moves a pending run to running and renews its lease, if
 	// p.JobID owns it. A running run of the same owner has its lease

@@ -176,15 +176,36 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 	if p.IdempotencyKey != "" {
 		idemKey = sql.NullString{String: p.IdempotencyKey, Valid: true}
 	}
-	r, err := runFromRow(q.queryRow(ctx,
-		`INSERT INTO runs (id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
-			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at, job_id, lease_until, key_id)
-		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		 RETURNING `+runViewColumns,
-		p.ID, p.WorkspaceID, p.TechniqueID, p.TechniqueSlug, p.TechniqueVersion, string(inputs), p.Mode,
-		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt, p.JobID, p.LeaseUntil, nullString(p.KeyID)), false)
+	args := []any{p.ID, p.WorkspaceID, p.TechniqueID, p.TechniqueSlug, p.TechniqueVersion, string(inputs), p.Mode,
+		p.CallbackURL, idemKey, p.Fingerprint, p.Credits, p.CreatedAt, p.JobID, p.LeaseUntil, nullString(p.KeyID)}
+	const insert = `INSERT INTO runs (id, workspace_id, technique_id, technique_slug, technique_version, status, progress,
+			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at, job_id, lease_until, key_id,
+			event_seq)
+		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	ev := p.FirstEvent
+	var row *sql.Row
+	switch {
+	case ev == nil:
+		row = q.queryRow(ctx, insert+` RETURNING `+runViewColumns, append(args, 0)...)
+	case q.d.name() == "postgres":
+		// One round trip for the run and its first event: a create's
+		// statements are most of its time on PostgreSQL.
+		row = q.queryRow(ctx, `WITH r AS (`+insert+` RETURNING `+runViewColumns+`),
+			 e AS (INSERT INTO run_events (run_id, seq, type, data, created_at)
+			     SELECT id, 1, ?::text, ?::text, ?::bigint FROM r)
+			 SELECT `+runViewColumns+` FROM r`, append(args, 1, ev.Type, string(ev.Data), ev.CreatedAt)...)
+	default:
+		row = q.queryRow(ctx, insert+` RETURNING `+runViewColumns, append(args, 1)...)
+	}
+	r, err := runFromRow(row, false)
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
+	}
+	if ev != nil && q.d.name() != "postgres" {
+		if _, err := q.exec(ctx, `INSERT INTO run_events (run_id, seq, type, data, created_at) VALUES (?, 1, ?, ?, ?)`,
+			p.ID, ev.Type, string(ev.Data), ev.CreatedAt); err != nil {
+			return nil, fmt.Errorf("error recording %s event: %w", ev.Type, err)
+		}
 	}
 	r.Inputs = p.Inputs // as stored; no need to read them back
 	return r, nil

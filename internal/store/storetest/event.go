@@ -43,6 +43,41 @@ func exerciseRunEvent(t *testing.T, setup setupFunc) {
 		return st.EventSeq
 	}
 
+	// A run inserted with its first event has it as event 1, and the next
+	// event is 2.
+	t.Run("FirstEventWithRun", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ws := b.fix.Workspace()
+		var first *store.RunEventInsertParams
+		r := b.fix.Run(ws.ID, func(p *store.RunInsertParams) {
+			first = b.fix.EventParams(p.ID, "run.created")
+			p.FirstEvent = first
+		})
+		require.Equal(t, int64(1), r.EventSeq)
+		require.Equal(t, int64(1), eventSeq(t, b, r))
+		next, err := insert(b, b.fix.EventParams(r.ID, "run.started"))
+		require.NoError(t, err)
+		require.Equal(t, int64(2), next.Seq)
+		require.Equal(t, []*store.RunEvent{
+			{RunID: r.ID, Seq: 1, Type: "run.created", Data: first.Data, CreatedAt: first.CreatedAt}, next,
+		}, list(t, b, r.ID, 0, 100))
+
+		// A refused run (its idempotency key taken) leaves no event either.
+		dup := b.fix.RunParams(ws.ID, func(p *store.RunInsertParams) {
+			p.IdempotencyKey = "k"
+			p.FirstEvent = b.fix.EventParams(p.ID, "run.created")
+		})
+		b.fix.inTx(func(tx store.Tx) error { _, err := tx.RunInsert(b.ctx, dup); return err })
+		again := b.fix.RunParams(ws.ID, func(p *store.RunInsertParams) {
+			p.IdempotencyKey = "k"
+			p.FirstEvent = b.fix.EventParams(p.ID, "run.created")
+		})
+		err = b.store.InTx(b.ctx, func(tx store.Tx) error { _, err := tx.RunInsert(b.ctx, again); return err })
+		require.ErrorIs(t, err, store.ErrAlreadyExists)
+		require.Empty(t, list(t, b, again.ID, 0, 100))
+	})
+
 	t.Run("InsertList", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

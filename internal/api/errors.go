@@ -266,6 +266,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger.InfoContext(r.Context(), "request refused", "request_id", requestID(r.Context()),
 			"code", e.Code, "error", e.cause)
 	}
+	if responseStarted(w) {
+		// A stream that failed after its 200 went out: a second status
+		// cannot be sent, the error is logged above, and the client sees
+		// the stream end.
+		return
+	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", itoa(e.RetryAfter))
 	}

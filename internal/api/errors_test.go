@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -142,4 +143,22 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 	require.Equal(t, "method_not_allowed", body.Error.Code)
+}
+
+// TestWriteErrorAfterResponseBegan: an error from a handler that has sent
+// its status (a stream) adds nothing to the response.
+func TestWriteErrorAfterResponseBegan(t *testing.T) {
+	t.Parallel()
+	s := &Server{logger: slog.New(slog.DiscardHandler)}
+	base := httptest.NewRecorder()
+	w := &statusRecorder{ResponseWriter: base}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("event: run.snapshot\n\n"))
+	s.writeError(w, httptest.NewRequest(http.MethodGet, "/", nil), errors.New("database gone"))
+	require.Equal(t, http.StatusOK, base.Code)
+	require.Equal(t, "event: run.snapshot\n\n", base.Body.String())
+
+	fresh := httptest.NewRecorder()
+	s.writeError(&statusRecorder{ResponseWriter: fresh}, httptest.NewRequest(http.MethodGet, "/", nil), errors.New("database gone"))
+	require.Equal(t, http.StatusInternalServerError, fresh.Code, "before any status, the error is the answer")
 }

@@ -58,6 +58,24 @@ func (s *statusRecorder) Flush() {
 // Unwrap lets http.ResponseController reach the connection.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// started says whether the response's status has gone out.
+func (s *statusRecorder) started() bool { return s.status != 0 }
+
+// responseStarted says whether w, or a writer it wraps, has sent its status.
+func responseStarted(w http.ResponseWriter) bool {
+	for w != nil {
+		if r, ok := w.(*statusRecorder); ok {
+			return r.started()
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+	return false
+}
+
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/florad/florad/internal/store"
@@ -90,7 +89,7 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("error connecting to PostgreSQL: %w", err)
 	}
-	db := stdlib.OpenDBFromPool(pool)
+	db := openPgxDB(pool)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		pool.Close()

@@ -15,7 +15,7 @@ import (
 // argument reaches pgx as its value, as database/sql gives it to every
 // other driver. pgx takes Valuers itself, and then sends each in binary:
 // River's job insert passes lib/pq arrays, which pgx turned from their text
-// back into arrays to encode them again, 40% of a create's CPU on our side.
+// back into arrays to encode them again: a quarter of a create's CPU on our side.
 // As a plain string the value goes as text, which the server parses, as it
 // does for lib/pq.
 func openPgxDB(pool *pgxpool.Pool) *sql.DB {

@@ -47,6 +47,13 @@ type hub struct {
 	kick       chan struct{}
 	listening  bool               // the listener is connected
 	stopListen context.CancelFunc // stops the listener; nil when none runs
+
+	// Runs whose news waits to be announced to other processes, in order,
+	// and whether a goroutine is sending them.
+	annMu      sync.Mutex
+	annQueued  map[string]struct{}
+	annOrder   []string
+	annSending bool
 }
 
 // watch is one run watched by one or more subscriptions.
@@ -59,7 +66,7 @@ type watch struct {
 func (s *Service) events() *hub {
 	s.hubOnce.Do(func() {
 		s.hub = &hub{s: s, id: ident.New("hub_", time.Now()), interval: s.StreamPollInterval, watches: map[string]*watch{}, dirty: map[string]struct{}{},
-			kick: make(chan struct{}, 1)}
+			kick: make(chan struct{}, 1), annQueued: map[string]struct{}{}}
 		if s.hub.interval <= 0 {
 			s.hub.interval = StreamPollIntervalDefault
 		}
@@ -72,12 +79,7 @@ func (s *Service) events() *hub {
 func (s *Service) notify(runID string) {
 	h := s.events()
 	if s.Listener != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := s.Listener.AnnounceRunEvents(ctx, h.id, runID); err != nil {
-			// Other processes' polls find the events a little later.
-			s.logger().Warn("error announcing run events", "run_id", runID, "error", err)
-		}
-		cancel()
+		h.announce(runID)
 	}
 	h.mu.Lock()
 	_, watched := h.watches[runID]
@@ -87,6 +89,56 @@ func (s *Service) notify(runID string) {
 	h.mu.Unlock()
 	if watched {
 		h.wake()
+	}
+}
+
+// announce queues runID for the other processes. One announcement at a
+// time is in flight per process, from a goroutine of its own: no writer
+// waits for one, and the runs that change while one is sent go together
+// in the next, so a busy process sends a notification per round trip
+// rather than one per change (each takes PostgreSQL's notification lock
+// to commit, and wakes every listener).
+func (h *hub) announce(runID string) {
+	h.annMu.Lock()
+	if _, queued := h.annQueued[runID]; !queued {
+		h.annQueued[runID] = struct{}{}
+		h.annOrder = append(h.annOrder, runID)
+	}
+	start := !h.annSending
+	h.annSending = true
+	h.annMu.Unlock()
+	if start {
+		go h.sendAnnouncements()
+	}
+}
+
+// sendAnnouncements sends the queued runs, in batches within the
+// listener's payload limit, until none is left.
+func (h *hub) sendAnnouncements() {
+	for {
+		h.annMu.Lock()
+		n, size := 0, 0
+		for n < len(h.annOrder) && (n == 0 || size+len(h.annOrder[n])+1 <= store.MaxAnnounceBytes) {
+			size += len(h.annOrder[n]) + 1
+			n++
+		}
+		if n == 0 {
+			h.annSending = false
+			h.annMu.Unlock()
+			return
+		}
+		batch := h.annOrder[:n:n]
+		h.annOrder = append([]string(nil), h.annOrder[n:]...)
+		for _, id := range batch {
+			delete(h.annQueued, id)
+		}
+		h.annMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := h.s.Listener.AnnounceRunEvents(ctx, h.id, batch); err != nil {
+			// Other processes' polls find the events a little later.
+			h.s.logger().Warn("error announcing run events", "runs", len(batch), "error", err)
+		}
+		cancel()
 	}
 }
 

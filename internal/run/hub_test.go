@@ -239,3 +239,77 @@ func TestStreamHearsOtherProcessesAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// slowListener is a listener whose announcements wait for release, and
+// that records what they carried.
+type slowListener struct {
+	release chan struct{}
+	mu      sync.Mutex
+	calls   [][]string
+}
+
+func (l *slowListener) AnnounceRunEvents(ctx context.Context, from string, runIDs []string) error {
+	<-l.release
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, append([]string(nil), runIDs...))
+	return nil
+}
+
+func (l *slowListener) ListenRunEvents(ctx context.Context, ready func(), fn func(from, runID string)) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (l *slowListener) announced() (ids []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.calls {
+		ids = append(ids, c...)
+	}
+	return ids
+}
+
+// TestAnnouncementsAreBatched: a writer never waits for its announcement
+// to other processes, and the runs that change while one is sent go out
+// together in the next, each once.
+func TestAnnouncementsAreBatched(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bundleOpts{noWorkers: true})
+	l := &slowListener{release: make(chan struct{})}
+	b.svc.Listener = l
+	var ids []string
+	for i := range credits {
+		r := b.create(t, fmt.Sprintf("run %d", i))
+		ids = append(ids, r.ID)
+	}
+	// With the first announcement held, every write still returns.
+	for _, id := range ids {
+		require.NoError(t, b.svc.Progress(b.ctx, id, 10))
+	}
+	for _, id := range ids {
+		require.NoError(t, b.svc.Progress(b.ctx, id, 20))
+	}
+	close(l.release)
+	require.Eventually(t, func() bool {
+		return len(l.announced()) >= len(ids)
+	}, patience, 10*time.Millisecond)
+	// One announcement was held while all the writes happened, so
+	// everything they changed went in at most one more; each run once in
+	// each.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.LessOrEqual(t, len(l.calls), 2)
+	seen := map[string]bool{}
+	for _, batch := range l.calls {
+		unique := map[string]bool{}
+		for _, id := range batch {
+			require.False(t, unique[id], "%s twice in one announcement", id)
+			unique[id], seen[id] = true, true
+		}
+	}
+	require.Len(t, seen, len(ids))
+	for _, id := range ids {
+		require.True(t, seen[id], id)
+	}
+}

@@ -42,7 +42,7 @@ func (q *queries) RunEventInsert(ctx context.Context, p *store.RunEventInsertPar
 
 // RunEventsChannel is the PostgreSQL notification channel on which run
 // events are announced after their commit (AnnounceRunEvents), with
-// "<process> <run id>" as payload, so that each process's stream hub
+// "<process> <run id> <run id> ..." as payload, so that each process's stream hub
 // learns of other processes' events at once.
 const RunEventsChannel = "florad_run_events"
 

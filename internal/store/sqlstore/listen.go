@@ -34,22 +34,26 @@ func (s *Store) ListenRunEvents(ctx context.Context, ready func(), fn func(from,
 		if err != nil {
 			return fmt.Errorf("error waiting for run events: %w", err)
 		}
-		from, runID, ok := strings.Cut(n.Payload, " ")
-		if !ok {
-			continue
+		fields := strings.Fields(n.Payload)
+		for _, runID := range fields[min(1, len(fields)):] {
+			fn(fields[0], runID)
 		}
-		fn(from, runID)
 	}
 }
 
 // AnnounceRunEvents implements store.RunEventListener on PostgreSQL: one
 // statement in a transaction of its own that writes nothing, so its commit
-// flushes nothing while it holds PostgreSQL's notification lock.
-func (s *Store) AnnounceRunEvents(ctx context.Context, from, runID string) error {
+// flushes nothing while it holds PostgreSQL's notification lock. The
+// payload is the sender and the run ids, separated by spaces.
+func (s *Store) AnnounceRunEvents(ctx context.Context, from string, runIDs []string) error {
 	if s.pool == nil {
 		return errors.ErrUnsupported
 	}
-	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, RunEventsChannel, from+" "+runID); err != nil {
+	if len(runIDs) == 0 {
+		return nil
+	}
+	payload := from + " " + strings.Join(runIDs, " ")
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, RunEventsChannel, payload); err != nil {
 		return fmt.Errorf("error announcing run events: %w", err)
 	}
 	return nil

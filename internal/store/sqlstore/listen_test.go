@@ -44,6 +44,6 @@ func TestPostgresAnnouncesSeveralRuns(t *testing.T) {
 		return len(heard) == 4
 	}, time.Minute, 10*time.Millisecond)
 	cancel()
-	<-done
+	require.ErrorIs(t, <-done, context.Canceled)
 	require.Equal(t, []string{"hub_a:run_1", "hub_a:run_2", "hub_a:run_3", "hub_b:run_4"}, heard)
 }

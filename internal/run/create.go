@@ -108,8 +108,9 @@ func (s *Service) Create(ctx context.Context, p *CreateParams) (r *store.Run, re
 }
 
 // createTx writes one run in tx: its River job first, so that the run is
-// born owned by it, then the run, its created event, the key's daily spend
-// and the workspace's reservation.
+// born owned by it, then the run with its created event and its payment
+// (the key's daily spend and the workspace's reservation), which the store
+// makes in one statement where the database allows.
 func (s *Service) createTx(ctx context.Context, tx store.Tx, t *technique.Technique, p *CreateParams,
 	params *store.RunInsertParams) (*store.Run, error) {
 	job, err := s.Jobs.InsertTx(ctx, tx.SQLTx(), ExecuteArgs{RunID: params.ID}, s.jobOpts())
@@ -123,28 +124,20 @@ func (s *Service) createTx(ctx context.Context, tx store.Tx, t *technique.Techni
 	}
 	params.FirstEvent = &store.RunEventInsertParams{RunID: params.ID, Type: EventCreated, Data: created,
 		CreatedAt: params.CreatedAt}
-	r, err := tx.RunInsert(ctx, params)
-	if err != nil {
-		return nil, err
+	if t.Credits > 0 {
+		// The key's cap is a guard of the same statement as the
+		// reservation, so concurrent creates never pass it, and a refusal
+		// rolls back the reservation with the rest.
+		params.Payment = &store.Payment{Entry: &store.CreditsApplyParams{
+			WorkspaceID: p.WorkspaceID, RunID: params.ID, Kind: store.LedgerReserve,
+			Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
+		}}
+		if p.KeyID != "" {
+			params.Payment.Spend = &store.KeySpendParams{KeyID: p.KeyID, Day: store.SpendDay(params.CreatedAt),
+				Credits: t.Credits, Cap: p.MaxCreditsPerDay}
+		}
 	}
-	if t.Credits == 0 {
-		return r, nil
-	}
-	// The key's cap is a guard in the same statement as the reservation
-	// (where the database allows), so concurrent creates never pass it,
-	// and a refusal rolls back the reservation with the rest.
-	var spend *store.KeySpendParams
-	if p.KeyID != "" {
-		spend = &store.KeySpendParams{KeyID: p.KeyID, Day: store.SpendDay(params.CreatedAt), Credits: t.Credits,
-			Cap: p.MaxCreditsPerDay}
-	}
-	if _, err := tx.CreditsReserve(ctx, spend, &store.CreditsApplyParams{
-		WorkspaceID: p.WorkspaceID, RunID: r.ID, Kind: store.LedgerReserve,
-		Amount: -t.Credits, Memo: t.Slug, CreatedAt: params.CreatedAt,
-	}); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return tx.RunInsert(ctx, params)
 }
 
 // resolveInputs replaces the media values that name florad's own files by

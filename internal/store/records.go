@@ -209,6 +209,15 @@ type RunInsertParams struct {
 	// FirstEvent, when set, is written as the run's event 1 together with
 	// the run; its RunID is the run's.
 	FirstEvent *RunEventInsertParams
+	// Payment, when set, is the run's reservation, made with the run.
+	Payment *Payment
+}
+
+// Payment is what a create pays: the workspace's reservation (Entry), and
+// the creating key's daily spend when Spend is set.
+type Payment struct {
+	Spend *KeySpendParams
+	Entry *CreditsApplyParams
 }
 
 // RunState is what a worker watches of a run while executing it.

@@ -209,17 +209,19 @@ type Tx interface {
 	// second entry of the same kind for the same run returns
 	// ErrAlreadyExists, after which the transaction must be given up.
 	CreditsApply(ctx context.Context, p *CreditsApplyParams) (*LedgerEntry, error)
-	// CreditsReserve is a create's payment: KeySpendAdd of spend (when
-	// not nil) and CreditsApply of entry together, in one statement where
+	// CreditsReserve makes a payment: KeySpendAdd of its Spend (when not
+	// nil) and CreditsApply of its Entry together, in one statement where
 	// the database allows, so that the two hot rows are locked for one
 	// round trip and the commit. Refusals are those of the two (the key's
 	// first); after any error the transaction must be given up.
-	CreditsReserve(ctx context.Context, spend *KeySpendParams, entry *CreditsApplyParams) (*LedgerEntry, error)
+	CreditsReserve(ctx context.Context, pay *Payment) (*LedgerEntry, error)
 
 	// RunInsert returns ErrAlreadyExists when the workspace already has a run
 	// with the same idempotency key. It writes p.FirstEvent, if any, as the
-	// run's event 1 (in the same statement on PostgreSQL); every later event
-	// is RunEventInsert's.
+	// run's event 1, and makes p.Payment, if any, as CreditsReserve does
+	// (with its refusals, after which the transaction must be given up):
+	// all in one statement on PostgreSQL. Every later event is
+	// RunEventInsert's.
 	RunInsert(ctx context.Context, p *RunInsertParams) (*Run, error)
 	// RunStart moves a pending run to running and renews its lease, if
 	// p.JobID owns it. A running run of the same owner has its lease

@@ -80,64 +80,102 @@ func (q *queries) creditsApplyOneStatement(ctx context.Context, p *store.Credits
 	return nil, &store.InsufficientCreditsError{Required: -p.Amount, Available: w.Balance}
 }
 
-func (q *queries) CreditsReserve(ctx context.Context, spend *store.KeySpendParams, entry *store.CreditsApplyParams) (*store.LedgerEntry, error) {
-	if q.d.name() == "postgres" && spend != nil {
-		return q.creditsReserveOneStatement(ctx, spend, entry)
+func (q *queries) CreditsReserve(ctx context.Context, pay *store.Payment) (*store.LedgerEntry, error) {
+	if q.d.name() == "postgres" && pay.Spend != nil {
+		pp, err := q.pgPaymentOf(ctx, pay, "")
+		if err != nil {
+			return nil, err
+		}
+		var out paymentOutcome
+		if err := q.queryRow(ctx, `WITH `+pp.ctes+` SELECT `+paymentOutcomeColumns, pp.args...).Scan(out.dest()...); err != nil {
+			return nil, fmt.Errorf("error reserving credits: %w", q.scanErr(err))
+		}
+		return q.paymentResult(ctx, pay, pp.limit, &out)
 	}
-	if spend != nil {
-		if _, err := q.KeySpendAdd(ctx, spend); err != nil {
+	return q.creditsReserveInSteps(ctx, pay)
+}
+
+// creditsReserveInSteps is a payment as two statements, where one cannot
+// do it (SQLite's single writer has no row locks to hold anyway).
+func (q *queries) creditsReserveInSteps(ctx context.Context, pay *store.Payment) (*store.LedgerEntry, error) {
+	if pay.Spend != nil {
+		if _, err := q.KeySpendAdd(ctx, pay.Spend); err != nil {
 			return nil, err
 		}
 	}
-	return q.CreditsApply(ctx, entry)
+	return q.CreditsApply(ctx, pay.Entry)
 }
 
-// creditsReserveOneStatement takes the key's spend and the workspace's
-// balance in one statement on PostgreSQL: every create of a key and of a
+// pgPayment is a payment as common table expressions of one PostgreSQL
+// statement: k, the key's spend (when there is a key), w, the guarded
+// balance, and i, the ledger entry. Every create of a key and of a
 // workspace waits on these two rows, and each round trip between taking
-// the first and committing is time all of them wait. The result row says
-// which guard refused: no spend (the key's cap) or no entry (the balance).
-func (q *queries) creditsReserveOneStatement(ctx context.Context, spend *store.KeySpendParams, p *store.CreditsApplyParams) (*store.LedgerEntry, error) {
-	limit, err := spendLimit(spend)
-	if err != nil {
-		return nil, err
-	}
-	if spend.Credits > limit {
-		// The upsert's guard covers only a row already there.
-		return nil, q.keyCapError(ctx, spend, limit)
-	}
-	e := &store.LedgerEntry{
-		WorkspaceID: p.WorkspaceID, RunID: p.RunID, Kind: p.Kind, Amount: p.Amount, Memo: p.Memo, CreatedAt: p.CreatedAt,
-	}
-	var spent, balance, seq sql.NullInt64
-	err = q.queryRow(ctx,
-		`WITH k AS (INSERT INTO key_spend (key_id, day, credits) VALUES (?::text, ?::bigint, ?::bigint)
+// the first and committing is time all of them wait.
+type pgPayment struct {
+	ctes  string
+	args  []any
+	limit int64
+}
+
+// paymentOutcomeColumns report a pgPayment: no spend means the key's cap
+// refused, no entry the balance.
+const paymentOutcomeColumns = `(SELECT credits FROM k), (SELECT balance_after FROM i), (SELECT seq FROM i)`
+
+type paymentOutcome struct{ spent, balance, seq sql.NullInt64 }
+
+func (o *paymentOutcome) dest() []any { return []any{&o.spent, &o.balance, &o.seq} }
+
+// pgPaymentOf builds pay's expressions; guard, when not empty, is one more
+// condition of the balance update (another expression's row must exist).
+func (q *queries) pgPaymentOf(ctx context.Context, pay *store.Payment, guard string) (*pgPayment, error) {
+	e := pay.Entry
+	pp := &pgPayment{limit: noCap}
+	k := `k AS (SELECT 1 AS credits)`
+	if sp := pay.Spend; sp != nil {
+		limit, err := spendLimit(sp)
+		if err != nil {
+			return nil, err
+		}
+		if sp.Credits > limit {
+			// The upsert's guard covers only a row already there.
+			return nil, q.keyCapError(ctx, sp, limit)
+		}
+		pp.limit = limit
+		k = `k AS (INSERT INTO key_spend (key_id, day, credits) VALUES (?::text, ?::bigint, ?::bigint)
 		     ON CONFLICT (key_id, day) DO UPDATE SET credits = key_spend.credits + excluded.credits
-		     WHERE key_spend.credits + excluded.credits <= ?::bigint RETURNING credits),
+		     WHERE key_spend.credits + excluded.credits <= ?::bigint RETURNING credits)`
+		pp.args = append(pp.args, sp.KeyID, sp.Day, sp.Credits, limit)
+	}
+	if guard != "" {
+		guard = " AND " + guard
+	}
+	pp.ctes = k + `,
 		 w AS (UPDATE workspaces SET balance = balance + ?::bigint, ledger_seq = ledger_seq + 1
-		     WHERE id = ?::text AND balance + ?::bigint >= 0 AND EXISTS (SELECT 1 FROM k) RETURNING balance, ledger_seq),
+		     WHERE id = ?::text AND balance + ?::bigint >= 0 AND EXISTS (SELECT 1 FROM k)` + guard + `
+		     RETURNING balance, ledger_seq),
 		 i AS (INSERT INTO credit_ledger (workspace_id, seq, run_id, kind, amount, balance_after, memo, created_at)
 		     SELECT ?::text, w.ledger_seq, ?::text, ?::text, ?::bigint, w.balance, ?::text, ?::bigint FROM w
-		     RETURNING balance_after, seq)
-		 SELECT (SELECT credits FROM k), (SELECT balance_after FROM i), (SELECT seq FROM i)`,
-		spend.KeyID, spend.Day, spend.Credits, limit,
-		p.Amount, p.WorkspaceID, p.Amount,
-		p.WorkspaceID, nullString(p.RunID), p.Kind, p.Amount, p.Memo, p.CreatedAt).Scan(&spent, &balance, &seq)
-	if err != nil {
-		return nil, fmt.Errorf("error reserving credits: %w", q.scanErr(err))
-	}
+		     RETURNING balance_after, seq)`
+	pp.args = append(pp.args, e.Amount, e.WorkspaceID, e.Amount,
+		e.WorkspaceID, nullString(e.RunID), e.Kind, e.Amount, e.Memo, e.CreatedAt)
+	return pp, nil
+}
+
+// paymentResult turns a pgPayment's outcome into the entry or the refusal.
+func (q *queries) paymentResult(ctx context.Context, pay *store.Payment, limit int64, o *paymentOutcome) (*store.LedgerEntry, error) {
+	e := pay.Entry
 	switch {
-	case !spent.Valid:
-		return nil, q.keyCapError(ctx, spend, limit)
-	case !seq.Valid:
-		w, err := q.WorkspaceGet(ctx, p.WorkspaceID)
+	case !o.spent.Valid:
+		return nil, q.keyCapError(ctx, pay.Spend, limit)
+	case !o.seq.Valid:
+		w, err := q.WorkspaceGet(ctx, e.WorkspaceID)
 		if err != nil {
 			return nil, fmt.Errorf("error reserving credits: %w", err)
 		}
-		return nil, &store.InsufficientCreditsError{Required: -p.Amount, Available: w.Balance}
+		return nil, &store.InsufficientCreditsError{Required: -e.Amount, Available: w.Balance}
 	}
-	e.BalanceAfter, e.Seq = balance.Int64, seq.Int64
-	return e, nil
+	return &store.LedgerEntry{Seq: o.seq.Int64, WorkspaceID: e.WorkspaceID, RunID: e.RunID, Kind: e.Kind, Amount: e.Amount,
+		BalanceAfter: o.balance.Int64, Memo: e.Memo, CreatedAt: e.CreatedAt}, nil
 }
 
 func (q *queries) LedgerList(ctx context.Context, workspaceID string) ([]*store.LedgerEntry, error) {

@@ -182,34 +182,86 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at, job_id, lease_until, key_id,
 			event_seq)
 		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	ev := p.FirstEvent
-	var row *sql.Row
-	switch {
-	case ev == nil:
-		row = q.queryRow(ctx, insert+` RETURNING `+runViewColumns, append(args, 0)...)
-	case q.d.name() == "postgres":
-		// One round trip for the run and its first event: a create's
-		// statements are most of its time on PostgreSQL.
-		row = q.queryRow(ctx, `WITH r AS (`+insert+` RETURNING `+runViewColumns+`),
-			 e AS (INSERT INTO run_events (run_id, seq, type, data, created_at)
-			     SELECT id, 1, ?::text, ?::text, ?::bigint FROM r)
-			 SELECT `+runViewColumns+` FROM r`, append(args, 1, ev.Type, string(ev.Data), ev.CreatedAt)...)
-	default:
-		row = q.queryRow(ctx, insert+` RETURNING `+runViewColumns, append(args, 1)...)
+	if q.d.name() == "postgres" && (p.FirstEvent != nil || p.Payment != nil) {
+		r, err := q.runInsertOneStatement(ctx, p, insert, args)
+		if err != nil {
+			return nil, err
+		}
+		r.Inputs = p.Inputs
+		return r, nil
 	}
-	r, err := runFromRow(row, false)
+	seq := 0
+	if p.FirstEvent != nil {
+		seq = 1
+	}
+	r, err := runFromRow(q.queryRow(ctx, insert+` RETURNING `+runViewColumns, append(args, seq)...), false)
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 	}
-	if ev != nil && q.d.name() != "postgres" {
+	if ev := p.FirstEvent; ev != nil {
 		if _, err := q.exec(ctx, `INSERT INTO run_events (run_id, seq, type, data, created_at) VALUES (?, 1, ?, ?, ?)`,
 			p.ID, ev.Type, string(ev.Data), ev.CreatedAt); err != nil {
 			return nil, fmt.Errorf("error recording %s event: %w", ev.Type, err)
 		}
 	}
+	if p.Payment != nil {
+		if _, err := q.creditsReserveInSteps(ctx, p.Payment); err != nil {
+			return nil, err
+		}
+	}
 	r.Inputs = p.Inputs // as stored; no need to read them back
 	return r, nil
 }
+
+// runInsertOneStatement is a create's writes of ours in one round trip on
+// PostgreSQL, where a create's statements are most of its time: the run,
+// its first event and its payment, the payment's hot rows last.
+func (q *queries) runInsertOneStatement(ctx context.Context, p *store.RunInsertParams, insert string, args []any) (*store.Run, error) {
+	seq := 0
+	if p.FirstEvent != nil {
+		seq = 1
+	}
+	query := `WITH r AS (` + insert + ` RETURNING ` + runViewColumns + `)`
+	args = append(args, seq)
+	if ev := p.FirstEvent; ev != nil {
+		query += `,
+		 e AS (INSERT INTO run_events (run_id, seq, type, data, created_at)
+		     SELECT id, 1, ?::text, ?::text, ?::bigint FROM r)`
+		args = append(args, ev.Type, string(ev.Data), ev.CreatedAt)
+	}
+	outcome := `NULL::bigint, NULL::bigint, NULL::bigint`
+	var pp *pgPayment
+	if p.Payment != nil {
+		var err error
+		if pp, err = q.pgPaymentOf(ctx, p.Payment, `EXISTS (SELECT 1 FROM r)`); err != nil {
+			return nil, err
+		}
+		query += `, ` + pp.ctes
+		args = append(args, pp.args...)
+		outcome = paymentOutcomeColumns
+	}
+	var out paymentOutcome
+	r, err := runFromRow(rowWithExtra{q.queryRow(ctx, query+` SELECT `+runViewColumns+`, `+outcome+` FROM r`, args...),
+		out.dest()}, false)
+	if err != nil {
+		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
+	}
+	if pp != nil {
+		if _, err := q.paymentResult(ctx, p.Payment, pp.limit, &out); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// rowWithExtra scans a row of more columns than runFromRow knows, the rest
+// into extra.
+type rowWithExtra struct {
+	row   *sql.Row
+	extra []any
+}
+
+func (r rowWithExtra) Scan(dest ...any) error { return r.row.Scan(append(dest, r.extra...)...) }
 
 // runUpdate applies a guarded UPDATE and tells a missing run apart from one
 // whose status refused the change. It returns whether the row changed. args

@@ -12,15 +12,53 @@ import (
 
 // exerciseCreditsReserve: a create's payment takes the key's spend and the
 // workspace's balance together, or neither once the transaction is given
-// up, and says which guard refused.
+// up, and says which guard refused; made alone or with its run.
 func exerciseCreditsReserve(t *testing.T, setup setupFunc) {
+	t.Helper()
+	t.Run("Alone", func(t *testing.T) {
+		t.Parallel()
+		exercisePayment(t, setup, func(b *testBundle, tx store.Tx, pay *store.Payment) (*store.LedgerEntry, error) {
+			return tx.CreditsReserve(b.ctx, pay)
+		})
+	})
+	t.Run("WithRun", func(t *testing.T) {
+		t.Parallel()
+		exercisePayment(t, setup, func(b *testBundle, tx store.Tx, pay *store.Payment) (*store.LedgerEntry, error) {
+			p := b.fix.RunParams(pay.Entry.WorkspaceID, func(p *store.RunInsertParams) {
+				p.ID = pay.Entry.RunID
+				p.FirstEvent = b.fix.EventParams(p.ID, "run.created")
+				p.Payment = pay
+			})
+			if _, err := tx.RunInsert(b.ctx, p); err != nil {
+				return nil, err
+			}
+			return lastEntry(b, tx, pay.Entry.WorkspaceID)
+		})
+	})
+}
+
+// lastEntry is the workspace's newest ledger entry as tx sees it.
+func lastEntry(b *testBundle, tx store.Tx, workspaceID string) (*store.LedgerEntry, error) {
+	entries, err := tx.LedgerList(b.ctx, workspaceID)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	return entries[len(entries)-1], nil
+}
+
+func exercisePayment(t *testing.T, setup setupFunc,
+	pay func(b *testBundle, tx store.Tx, p *store.Payment) (*store.LedgerEntry, error)) {
 	t.Helper()
 	ptr := func(n int64) *int64 { return &n }
 	reserve := func(b *testBundle, spend *store.KeySpendParams, entry *store.CreditsApplyParams) (e *store.LedgerEntry, err error) {
 		err = b.store.InTx(b.ctx, func(tx store.Tx) (err error) {
-			e, err = tx.CreditsReserve(b.ctx, spend, entry)
+			e, err = pay(b, tx, &store.Payment{Spend: spend, Entry: entry})
 			return err
 		})
+		if err != nil {
+			_, gerr := b.store.RunGetByID(b.ctx, entry.RunID)
+			require.ErrorIs(t, gerr, store.ErrNotFound, "a refused payment leaves no run")
+		}
 		return e, err
 	}
 	state := func(b *testBundle, wsID, keyID string) (balance, spent int64, entries int) {

@@ -131,6 +131,13 @@ func (f *faultyStore) RunGetByID(ctx context.Context, id string) (*store.Run, er
 	return f.Store.RunGetByID(ctx, id)
 }
 
+func (f *faultyStore) RunStepList(ctx context.Context, runID string) ([]*store.RunStep, error) {
+	if err := f.hit("RunStepList"); err != nil {
+		return nil, err
+	}
+	return f.Store.RunStepList(ctx, runID)
+}
+
 // reads counts the reads the stream hub makes.
 func (f *faultyStore) reads() int {
 	return f.count("RunEventList") + f.count("RunStateList") + f.count("RunGetByID")

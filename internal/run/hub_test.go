@@ -144,7 +144,7 @@ func TestSnapshotListsAnnouncedOutputs(t *testing.T) {
 	b := setup(t, bundleOpts{noWorkers: true})
 	r := b.create(t, "half done")
 	rec := b.svc.Recorder(r.ID, r.JobID)
-	_, err := b.svc.Start(b.ctx, r.ID, r.JobID)
+	_, _, err := b.svc.Start(b.ctx, r.ID, r.JobID)
 	require.NoError(t, err)
 	out := store.RunOutput{ID: "expanded_prompt", Type: "text", Text: "a lighthouse at dawn, golden light"}
 	require.NoError(t, rec.StepDone(b.ctx, &store.RunStep{StepID: "expand", FinishedAt: time.Now().UnixMilli(),

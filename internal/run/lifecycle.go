@@ -19,10 +19,11 @@ type Outcome struct {
 }
 
 // Start moves a pending run to running on behalf of jobID, its owner, and
-// renews its lease; a running run of the same owner (a retried job) is
-// returned as it is. ErrNotOwner if another job owns it now, ErrRunFinished
-// if it ended.
-func (s *Service) Start(ctx context.Context, runID string, jobID int64) (*store.Run, error) {
+// renews its lease, and says whether it did: a run started now has nothing
+// recorded of its steps. A running run of the same owner (a retried job)
+// is returned as it is. ErrNotOwner if another job owns it now,
+// ErrRunFinished if it ended.
+func (s *Service) Start(ctx context.Context, runID string, jobID int64) (*store.Run, bool, error) {
 	now := s.now()
 	var (
 		r       *store.Run
@@ -38,13 +39,13 @@ func (s *Service) Start(ctx context.Context, runID string, jobID int64) (*store.
 		return appendEvent(ctx, tx, r.ID, EventStarted, deltaOf(r), now.UnixMilli())
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if started && r.StartedAt != nil {
 		s.Metrics.RunStarted(r.TechniqueSlug, r.CreatedAt, *r.StartedAt)
 	}
 	s.notify(runID)
-	return r, nil
+	return r, started, nil
 }
 
 // Heartbeat says that jobID, the run's owner, is alive and still executing

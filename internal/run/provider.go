@@ -184,6 +184,9 @@ func (w *WakeWorker) Work(ctx context.Context, job *river.Job[WakeArgs]) error {
 }
 
 func (x *recorder) Calls(ctx context.Context) ([]*store.StepCall, error) {
+	if x.freshCalls.Swap(false) {
+		return nil, nil
+	}
 	return x.s.Store.StepCallList(ctx, x.runID)
 }
 

@@ -93,3 +93,30 @@ func TestLastAttemptFailureWhileFinishing(t *testing.T) {
 		require.Equal(t, int64(credits), b.balance(t))
 	})
 }
+
+// TestFreshStartReadsNoSteps: a run started from pending has no steps to
+// resume, so its execution does not read them; a job that resumes a run it
+// had started does, and does not run a recorded step again.
+func TestFreshStartReadsNoSteps(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bundleOpts{})
+	r := b.create(t, "fresh")
+	require.Equal(t, store.RunCompleted, b.waitEnded(t, r.ID).Status)
+	require.Zero(t, b.faulty.count("RunStepList"))
+
+	// The end fails once after the step was recorded: the retried job
+	// finds the run running, reads its steps and only finishes it.
+	b.faulty.arm("RunFinish")
+	r = b.create(t, "resumed")
+	require.Eventually(t, func() bool {
+		job, err := b.river.JobGet(b.ctx, r.JobID)
+		return err == nil && len(job.Errors) > 0
+	}, patience, time.Millisecond, "the first attempt failed")
+	b.faulty.disarm()
+	done := b.waitEnded(t, r.ID)
+	require.Equal(t, store.RunCompleted, done.Status)
+	require.Positive(t, b.faulty.count("RunStepList"), "the resumed execution read what was recorded")
+	steps, err := b.db.RunStepList(b.ctx, r.ID)
+	require.NoError(t, err)
+	require.Len(t, steps, 1)
+}

@@ -147,13 +147,18 @@ func (l *Library) Get(ctx context.Context, workspaceID, slugOrID string) (*Techn
 
 // Version returns the exact version a run started with.
 func (l *Library) Version(ctx context.Context, workspaceID, slug, version string) (*Technique, error) {
+	// Both places in memory first: a run of a public technique would
+	// otherwise ask the store for a workspace copy every time. A version is
+	// the hash of its bytes, so either copy is the same technique.
+	l.mu.Lock()
 	for _, ws := range []string{workspaceID, ""} {
-		l.mu.Lock()
-		t, ok := l.parsed[key(ws, slug, version)]
-		l.mu.Unlock()
-		if ok {
+		if t, ok := l.parsed[key(ws, slug, version)]; ok {
+			l.mu.Unlock()
 			return t, nil
 		}
+	}
+	l.mu.Unlock()
+	for _, ws := range []string{workspaceID, ""} {
 		r, err := l.store.TechniqueGetVersion(ctx, ws, slug, version)
 		if errors.Is(err, store.ErrNotFound) {
 			continue

@@ -1,9 +1,12 @@
 package technique_test
 
 import (
+	"context"
 	"fmt"
+	"github.com/florad/florad/internal/store"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -185,4 +188,31 @@ func TestLibraryNewestWinsWithinAMillisecond(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, v.Version, got.Version, "after applying version %d", i)
 	}
+}
+
+// versionCounter counts the store's version reads.
+type versionCounter struct {
+	*sqlstore.Store
+	reads atomic.Int64
+}
+
+func (c *versionCounter) TechniqueGetVersion(ctx context.Context, workspaceID, slug, version string) (*store.TechniqueRecord, error) {
+	c.reads.Add(1)
+	return c.Store.TechniqueGetVersion(ctx, workspaceID, slug, version)
+}
+
+// TestLibraryVersionFromMemory: once a public technique's version is
+// known, a run of any workspace finds it without reading the store.
+func TestLibraryVersionFromMemory(t *testing.T) {
+	t.Parallel()
+	b := setupLibrary(t)
+	counter := &versionCounter{Store: b.store}
+	lib := technique.NewLibrary(counter, provider.Registry(provider.Config{}), 0)
+	pub := b.apply(t, "", "alpha", "Alpha")
+	for range 3 {
+		got, err := lib.Version(t.Context(), "ws_a", "alpha", pub.Version)
+		require.NoError(t, err)
+		require.Equal(t, pub.Version, got.Version)
+	}
+	require.Equal(t, int64(2), counter.reads.Load(), "the first lookup asks for A's copy, then the public one; later ones ask nothing")
 }

@@ -14,16 +14,17 @@ import (
 // workspace's sequence (and on PostgreSQL holds the row until commit, so
 // entries commit in number order).
 func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams) (*store.LedgerEntry, error) {
+	if q.d.name() == "postgres" {
+		// One round trip (round trips, not work, set the pace there): a
+		// payment without a key. A second settlement of a run fails on
+		// the ledger's unique index and, as ever on PostgreSQL, takes the
+		// transaction with it.
+		return q.payOneStatement(ctx, &store.Payment{Entry: p})
+	}
 	e := &store.LedgerEntry{
 		WorkspaceID: p.WorkspaceID, RunID: p.RunID, Kind: p.Kind, Amount: p.Amount, Memo: p.Memo, CreatedAt: p.CreatedAt,
 	}
-	var runID sql.NullString
-	if p.RunID != "" {
-		runID = sql.NullString{String: p.RunID, Valid: true}
-	}
-	if q.d.name() == "postgres" {
-		return q.creditsApplyOneStatement(ctx, p, e, runID)
-	}
+	runID := nullString(p.RunID)
 	err := q.queryRow(ctx,
 		`UPDATE workspaces SET balance = balance + ?, ledger_seq = ledger_seq + 1
 		 WHERE id = ? AND balance + ? >= 0 RETURNING balance, ledger_seq`,
@@ -52,45 +53,22 @@ func (q *queries) CreditsApply(ctx context.Context, p *store.CreditsApplyParams)
 	return e, nil
 }
 
-// creditsApplyOneStatement is CreditsApply in one round trip, for
-// PostgreSQL (round trips, not work, set the pace there): the guarded
-// UPDATE and the entry in one statement. No row means the guard refused;
-// a second settlement of a run fails on the ledger's unique index and,
-// as ever on PostgreSQL, takes the transaction with it.
-func (q *queries) creditsApplyOneStatement(ctx context.Context, p *store.CreditsApplyParams, e *store.LedgerEntry,
-	runID sql.NullString) (*store.LedgerEntry, error) {
-	err := q.queryRow(ctx,
-		`WITH w AS (UPDATE workspaces SET balance = balance + ?::bigint, ledger_seq = ledger_seq + 1
-		     WHERE id = ?::text AND balance + ?::bigint >= 0 RETURNING balance, ledger_seq)
-		 INSERT INTO credit_ledger (workspace_id, seq, run_id, kind, amount, balance_after, memo, created_at)
-		 SELECT ?::text, w.ledger_seq, ?::text, ?::text, ?::bigint, w.balance, ?::text, ?::bigint FROM w
-		 RETURNING balance_after, seq`,
-		p.Amount, p.WorkspaceID, p.Amount, p.WorkspaceID, runID, p.Kind, p.Amount, p.Memo, p.CreatedAt).
-		Scan(&e.BalanceAfter, &e.Seq)
-	if err == nil {
-		return e, nil
+// payOneStatement makes a payment in one statement on PostgreSQL.
+func (q *queries) payOneStatement(ctx context.Context, pay *store.Payment) (*store.LedgerEntry, error) {
+	pp, err := q.pgPaymentOf(ctx, pay, "")
+	if err != nil {
+		return nil, err
 	}
-	if err = q.scanErr(err); err != store.ErrNotFound {
-		return nil, fmt.Errorf("error applying credits: %w", err)
+	var out paymentOutcome
+	if err := q.queryRow(ctx, `WITH `+pp.ctes+` SELECT `+paymentOutcomeColumns, pp.args...).Scan(out.dest()...); err != nil {
+		return nil, fmt.Errorf("error applying credits: %w", q.scanErr(err))
 	}
-	w, werr := q.WorkspaceGet(ctx, p.WorkspaceID)
-	if werr != nil {
-		return nil, fmt.Errorf("error applying credits: %w", werr)
-	}
-	return nil, &store.InsufficientCreditsError{Required: -p.Amount, Available: w.Balance}
+	return q.paymentResult(ctx, pay, pp.limit, &out)
 }
 
 func (q *queries) CreditsReserve(ctx context.Context, pay *store.Payment) (*store.LedgerEntry, error) {
-	if q.d.name() == "postgres" && pay.Spend != nil {
-		pp, err := q.pgPaymentOf(ctx, pay, "")
-		if err != nil {
-			return nil, err
-		}
-		var out paymentOutcome
-		if err := q.queryRow(ctx, `WITH `+pp.ctes+` SELECT `+paymentOutcomeColumns, pp.args...).Scan(out.dest()...); err != nil {
-			return nil, fmt.Errorf("error reserving credits: %w", q.scanErr(err))
-		}
-		return q.paymentResult(ctx, pay, pp.limit, &out)
+	if q.d.name() == "postgres" {
+		return q.payOneStatement(ctx, pay)
 	}
 	return q.creditsReserveInSteps(ctx, pay)
 }

@@ -283,7 +283,8 @@ func TestCancelRacesCompletion(t *testing.T) {
 
 // slowTranscode is a technique whose one step re-encodes a whole video
 // with x264's slowest preset: long enough to be canceled mid-way. Its crf
-// of 19 marks its ffmpeg among the ones other tests start.
+// marks its ffmpeg among the ones other tests start, so tests that may
+// run it at the same time each give their own (slowTranscodeWith).
 const slowTranscode = `slug: slow-transcode
 name: Slow Transcode
 description: Re-encodes a video slowly, for the cancellation test.
@@ -307,6 +308,18 @@ steps:
       crf: 19
       audio: false
 `
+
+// Crfs of slowTranscode, one for each of its uses that may overlap.
+const (
+	crfConsole = 19
+	crfSQLite  = 20
+	crfPG      = 21
+)
+
+// slowTranscodeWith is slowTranscode with the given crf.
+func slowTranscodeWith(crf int) string {
+	return strings.Replace(slowTranscode, "crf: 19", "crf: "+strconv.Itoa(crf), 1)
+}
 
 // TestCancelDuringVideoStep cancels a run while ffmpeg transcodes its
 // video: the run ends at once, refunded, and the ffmpeg child and its
@@ -339,7 +352,11 @@ func TestCancelDuringVideoStep(t *testing.T) {
 
 		b := setupWith(t, setupOpts{postgres: pg})
 		ctx := context.Background()
-		_, _, err = b.app.Techniques.Apply(ctx, b.app.Store, b.wsID, "slow-transcode.yaml", []byte(slowTranscode))
+		crf := crfSQLite
+		if pg {
+			crf = crfPG
+		}
+		_, _, err = b.app.Techniques.Apply(ctx, b.app.Store, b.wsID, "slow-transcode.yaml", []byte(slowTranscodeWith(crf)))
 		require.NoError(t, err)
 		createdAt := time.Now()
 		created, err := b.client.Runs.Create(ctx, "slow-transcode", &client.RunCreateParams{
@@ -351,7 +368,7 @@ func TestCancelDuringVideoStep(t *testing.T) {
 		// technique's parameters, and for the run to say it is under way.
 		var encoder ffmpegProc
 		waitFor(t, patience, func() bool {
-			procs := slowTranscodeChildren(t)
+			procs := slowTranscodeChildren(t, crf)
 			if len(procs) == 0 {
 				return false
 			}
@@ -394,7 +411,7 @@ func TestCancelDuringVideoStep(t *testing.T) {
 		waitFor(t, 10*time.Second, func() bool { return !processExists(encoder.pid) },
 			"the canceled run's ffmpeg is still running (or was never reaped)")
 		t.Logf("ffmpeg gone %v after the cancel", time.Since(start).Round(time.Millisecond))
-		require.Empty(t, slowTranscodeChildren(t), "no encoder of this technique may remain")
+		require.Empty(t, slowTranscodeChildren(t, crf), "no encoder of this run may remain")
 		require.ErrorIs(t, syscall.Kill(-encoder.pid, 0), syscall.ESRCH, "ffmpeg's process group still has members")
 		waitFor(t, 5*time.Second, func() bool {
 			_, err := os.Stat(encoder.scratch)
@@ -423,8 +440,8 @@ type ffmpegProc struct {
 }
 
 // slowTranscodeChildren lists the ffmpeg processes this test process
-// started for slowTranscode (found by its parameters).
-func slowTranscodeChildren(t *testing.T) []ffmpegProc {
+// started for slowTranscodeWith(crf) (found by its parameters).
+func slowTranscodeChildren(t *testing.T, crf int) []ffmpegProc {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	require.NoError(t, err)
@@ -456,7 +473,7 @@ func slowTranscodeChildren(t *testing.T) []ffmpegProc {
 		}
 		args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
 		joined := " " + strings.Join(args, " ") + " "
-		if !strings.Contains(joined, " -preset veryslow -crf 19 ") {
+		if !strings.Contains(joined, " -preset veryslow -crf "+strconv.Itoa(crf)+" ") {
 			continue
 		}
 		p := ffmpegProc{pid: pid, args: args}

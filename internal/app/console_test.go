@@ -418,7 +418,7 @@ func TestConsole(t *testing.T) {
 			}
 		}
 		videoURL := serveLongVideo(t)
-		_, _, err := tb.app.Techniques.Apply(ctx, tb.app.Store, tb.wsID, "slow-transcode.yaml", []byte(slowTranscode))
+		_, _, err := tb.app.Techniques.Apply(ctx, tb.app.Store, tb.wsID, "slow-transcode.yaml", []byte(slowTranscodeWith(crfConsole)))
 		require.NoError(t, err)
 		br.goTo(t, "#/techniques/slow-transcode")
 		br.waitJS(t, `document.querySelector('#in-input_video')`, "the video input")

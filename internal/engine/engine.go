@@ -169,11 +169,15 @@ type execution struct {
 	t   *technique.Technique
 	rec Recorder
 
-	mu       sync.Mutex
-	results  map[string]map[string]store.RunOutput // step → port → output
-	inputs   map[string]*inputValue                // technique input id → fetched value
-	partial  map[string]float64                    // running step → share done
-	calls    map[string]*store.StepCall            // step → provider request in flight
+	mu      sync.Mutex
+	results map[string]map[string]store.RunOutput // step → port → output
+	inputs  map[string]*inputValue                // technique input id → fetched value
+	partial map[string]float64                    // running step → share done
+	// finished counts the steps recorded or being recorded: steps that
+	// end together must each count the other, which results, filled once
+	// a record is written, does not yet.
+	finished int
+	calls    map[string]*store.StepCall // step → provider request in flight
 	lastSave time.Time
 	files    []string // downloaded video inputs, removed when Execute returns
 }
@@ -208,6 +212,7 @@ func (e *Engine) Execute(ctx context.Context, r *store.Run, t *technique.Techniq
 			ports[o.ID] = o
 		}
 		x.results[s.StepID] = ports
+		x.finished++
 	}
 	if hasAsync(t, e.cfg.Processors) {
 		calls, err := rec.Calls(ctx)
@@ -375,7 +380,8 @@ func (x *execution) runStep(ctx context.Context, s technique.Step) error {
 	at := x.e.cfg.Now().UnixMilli()
 	x.mu.Lock()
 	delete(x.partial, s.ID)
-	doneAfter := len(x.results) + 1
+	x.finished++
+	doneAfter := x.finished
 	x.mu.Unlock()
 	progress := x.progressFor(doneAfter, 0)
 	// Technique outputs are announced as soon as their step finishes,

@@ -476,6 +476,35 @@ func TestExecuteProgress(t *testing.T) {
 	require.Equal(t, store.RunRunning, r.Status)
 }
 
+// TestExecuteParallelStepsBothCount: b and c end together, both reaching
+// their record before either is written; each record counts the other, so
+// the run reaches 99 before its end, whichever commits first.
+func TestExecuteParallelStepsBothCount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rec := &togetherRecorder{Recorder: b.rec}
+	rec.arrived.Add(2)
+	_, err := b.engine.Execute(t.Context(), b.run, b.tech, rec)
+	require.NoError(t, err)
+	r, err := b.store.RunGetByID(t.Context(), b.run.ID)
+	require.NoError(t, err)
+	require.Equal(t, 99, r.Progress)
+}
+
+// togetherRecorder holds the records of steps b and c until both arrived.
+type togetherRecorder struct {
+	engine.Recorder
+	arrived sync.WaitGroup
+}
+
+func (r *togetherRecorder) StepDone(ctx context.Context, step *store.RunStep, progress int, outputs []store.RunOutput) error {
+	if step.StepID == "b" || step.StepID == "c" {
+		r.arrived.Done()
+		r.arrived.Wait()
+	}
+	return r.Recorder.StepDone(ctx, step, progress, outputs)
+}
+
 // TestExecuteDoneReportWritesNothing: a step that reports itself done
 // costs no write of its own; its record carries the progress.
 func TestExecuteDoneReportWritesNothing(t *testing.T) {

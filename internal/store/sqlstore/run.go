@@ -182,6 +182,11 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 			inputs, mode, callback_url, idempotency_key, fingerprint, credits, created_at, job_id, lease_until, key_id,
 			event_seq)
 		 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	eventSeq := 0 // the newest event's number
+	if p.FirstEvent != nil {
+		eventSeq = 1
+	}
+	args = append(args, eventSeq)
 	if q.d.name() == "postgres" && (p.FirstEvent != nil || p.Payment != nil) {
 		r, err := q.runInsertOneStatement(ctx, p, insert, args)
 		if err != nil {
@@ -190,11 +195,7 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 		r.Inputs = p.Inputs
 		return r, nil
 	}
-	seq := 0
-	if p.FirstEvent != nil {
-		seq = 1
-	}
-	r, err := runFromRow(q.queryRow(ctx, insert+` RETURNING `+runViewColumns, append(args, seq)...), false)
+	r, err := runFromRow(q.queryRow(ctx, insert+` RETURNING `+runViewColumns, args...), false)
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 	}
@@ -217,39 +218,33 @@ func (q *queries) RunInsert(ctx context.Context, p *store.RunInsertParams) (*sto
 // PostgreSQL, where a create's statements are most of its time: the run,
 // its first event and its payment, the payment's hot rows last.
 func (q *queries) runInsertOneStatement(ctx context.Context, p *store.RunInsertParams, insert string, args []any) (*store.Run, error) {
-	seq := 0
-	if p.FirstEvent != nil {
-		seq = 1
-	}
 	query := `WITH r AS (` + insert + ` RETURNING ` + runViewColumns + `)`
-	args = append(args, seq)
 	if ev := p.FirstEvent; ev != nil {
 		query += `,
 		 e AS (INSERT INTO run_events (run_id, seq, type, data, created_at)
 		     SELECT id, 1, ?::text, ?::text, ?::bigint FROM r)`
 		args = append(args, ev.Type, string(ev.Data), ev.CreatedAt)
 	}
-	outcome := `NULL::bigint, NULL::bigint, NULL::bigint`
-	var pp *pgPayment
-	if p.Payment != nil {
-		var err error
-		if pp, err = q.pgPaymentOf(ctx, p.Payment, `EXISTS (SELECT 1 FROM r)`); err != nil {
-			return nil, err
+	if p.Payment == nil {
+		r, err := runFromRow(q.queryRow(ctx, query+` SELECT `+runViewColumns+` FROM r`, args...), false)
+		if err != nil {
+			return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 		}
-		query += `, ` + pp.ctes
-		args = append(args, pp.args...)
-		outcome = paymentOutcomeColumns
+		return r, nil
+	}
+	pp, err := q.pgPaymentOf(ctx, p.Payment, `EXISTS (SELECT 1 FROM r)`)
+	if err != nil {
+		return nil, err
 	}
 	var out paymentOutcome
-	r, err := runFromRow(rowWithExtra{q.queryRow(ctx, query+` SELECT `+runViewColumns+`, `+outcome+` FROM r`, args...),
-		out.dest()}, false)
+	row := q.queryRow(ctx, query+`, `+pp.ctes+` SELECT `+runViewColumns+`, `+paymentOutcomeColumns+` FROM r`,
+		append(args, pp.args...)...)
+	r, err := runFromRow(rowWithExtra{row, out.dest()}, false)
 	if err != nil {
 		return nil, fmt.Errorf("error inserting run: %w", q.scanErr(err))
 	}
-	if pp != nil {
-		if _, err := q.paymentResult(ctx, p.Payment, pp.limit, &out); err != nil {
-			return nil, err
-		}
+	if _, err := q.paymentResult(ctx, p.Payment, pp.limit, &out); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
